@@ -1,0 +1,136 @@
+"""PriceDataModule: one price history → leakage-free train/val/test windows, and the way back to prices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from pricernn.data.preprocess import PreparedSeries, encode, fill_missing, split_rows, window_starts
+from pricernn.data.sources import load_prices
+from pricernn.data.transforms import Normalizer
+from pricernn.data.windows import WindowDataset, batch_loader
+from pricernn.errors import check
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SplitTargets:
+    """What one split's windows predict, in price units: row j is window j, column h is horizon h+1."""
+
+    origin_dates: pd.DatetimeIndex  # (M,) day of the last observed price (the forecast origin)
+    target_dates: np.ndarray  # (M, H) datetime64 day of each target
+    anchor: np.ndarray  # (M,) last observed target price: the naive forecast for every horizon
+    actual: np.ndarray  # (M, H) realised target prices
+
+
+class PriceDataModule(pl.LightningDataModule):
+    """Loads, cleans, splits and windows one price series.
+
+    ``path`` is an embedded data set's name (``sp500``) or a CSV/Parquet file. After :meth:`setup`:
+    ``n_features``, ``split_dates``, ``normalizer`` (fitted on the training period only) and
+    :meth:`targets` (actual prices and naive forecasts per split) are available.
+    """
+
+    def __init__(
+        self,
+        path: str = "sp500",
+        date_column: str = "Date",
+        target: str = "Close",
+        features: Sequence[str] | str | None = None,
+        symbol_column: str | None = None,
+        symbol: str | None = None,
+        fill: str = "ffill",
+        target_transform: str = "price",
+        scaler: str = "window",
+        window: int = 60,
+        horizon: int = 1,
+        split: Sequence[float] = (0.7, 0.15, 0.15),
+        val_start: str | None = None,
+        test_start: str | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        check(path is not None and str(path) != "", "data.path is not set: give data.path=FILE (CSV or Parquet)")
+        check(int(batch_size) >= 1, f"data.batch_size={batch_size} must be at least 1")
+        features = [features] if isinstance(features, str) else list(features or [target])
+        self.path, self.date_column, self.target, self.features = str(path), date_column, target, features
+        self.symbol_column, self.symbol, self.fill = symbol_column, symbol, fill
+        self.target_transform, self.scaler = target_transform, scaler
+        self.window, self.horizon = int(window), int(horizon)
+        self.split, self.val_start, self.test_start = [float(f) for f in split], val_start, test_start
+        self.batch_size, self.eval_batch_size, self.pin_memory = int(batch_size), int(eval_batch_size), pin_memory
+        self.series: PreparedSeries | None = None
+        self.normalizer: Normalizer | None = None
+        self.datasets: dict[str, WindowDataset] = {}
+
+    def prepare_series(self) -> PreparedSeries:
+        """Load, fill and encode the history (everything before the split; no fitting)."""
+        prices = load_prices(self.path, date_column=self.date_column, target=self.target,
+                             features=self.features, symbol_column=self.symbol_column, symbol=self.symbol)
+        return encode(fill_missing(prices, self.fill), self.features, self.target, self.target_transform)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.series is not None:  # idempotent: Lightning calls it once per stage
+            return
+        series = self.prepare_series()
+        val_row, test_row = split_rows(series.dates, self.window, self.horizon, self.split,
+                                       self.val_start, self.test_start)
+        self.normalizer = Normalizer.fit(series, val_row, self.window, self.horizon, self.scaler)
+        starts = window_starts(len(series.dates), self.window, self.horizon, val_row, test_row)
+        inputs, target, levels = (torch.tensor(a, dtype=torch.float32)
+                                  for a in (series.inputs, series.target, series.levels))
+        self.datasets = {
+            name: WindowDataset(inputs, target, levels, torch.as_tensor(starts[name]), self.window, self.horizon,
+                                self.normalizer)
+            for name in SPLITS
+        }
+        self.series = series
+
+    # --- what the rest of the framework reads ---------------------------------------------------------------
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def split_dates(self) -> dict[str, tuple[str, str]]:
+        """First and last target date of each split (ISO strings)."""
+        return {name: (str(t.target_dates[0, 0])[:10], str(t.target_dates[-1, -1])[:10])
+                for name, t in ((n, self.targets(n)) for n in SPLITS)}
+
+    def targets(self, split: str) -> SplitTargets:
+        """Actual prices, naive forecasts (the anchor) and dates for every window of ``split``, in order."""
+        starts = self.datasets[split].starts.numpy()
+        origin = starts + self.window - 1
+        rows = origin[:, None] + np.arange(1, self.horizon + 1)
+        dates = self.series.dates
+        return SplitTargets(dates[origin], dates.values[rows], self.series.levels[origin],
+                            self.series.levels[rows])
+
+    def transform_state(self) -> dict:
+        """Plain-data description of everything fitted or chosen at training time (for checkpoints)."""
+        return {"normalizer": self.normalizer.to_dict(), "features": list(self.features), "target": self.target,
+                "window": self.window, "horizon": self.horizon, "target_transform": self.target_transform}
+
+    # --- loaders: whole-tensor batches, chronological order except shuffling inside the training split --------
+
+    def train_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["train"], self.batch_size, shuffle=True, pin_memory=self.pin_memory)
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["val"], self.eval_batch_size, shuffle=False, pin_memory=self.pin_memory)
+
+    def test_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["test"], self.eval_batch_size, shuffle=False, pin_memory=self.pin_memory)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
