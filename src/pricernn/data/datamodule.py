@@ -74,23 +74,32 @@ class PriceDataModule(pl.LightningDataModule):
 
     def prepare_series(self) -> PreparedSeries:
         """Load, fill and encode the history (everything before the split; no fitting)."""
-        prices = load_prices(self.path, date_column=self.date_column, target=self.target,
-                             features=self.features, symbol_column=self.symbol_column, symbol=self.symbol)
+        prices = load_prices(
+            self.path,
+            date_column=self.date_column,
+            target=self.target,
+            features=self.features,
+            symbol_column=self.symbol_column,
+            symbol=self.symbol,
+        )
         return encode(fill_missing(prices, self.fill), self.features, self.target, self.target_transform)
 
     def setup(self, stage: str | None = None) -> None:
         if self.series is not None:  # idempotent: Lightning calls it once per stage
             return
         series = self.prepare_series()
-        val_row, test_row = split_rows(series.dates, self.window, self.horizon, self.split,
-                                       self.val_start, self.test_start)
+        val_row, test_row = split_rows(
+            series.dates, self.window, self.horizon, self.split, self.val_start, self.test_start
+        )
         self.normalizer = Normalizer.fit(series, val_row, self.window, self.horizon, self.scaler)
         starts = window_starts(len(series.dates), self.window, self.horizon, val_row, test_row)
-        inputs, target, levels = (torch.tensor(a, dtype=torch.float32)
-                                  for a in (series.inputs, series.target, series.levels))
+        inputs, target, levels = (
+            torch.tensor(a, dtype=torch.float32) for a in (series.inputs, series.target, series.levels)
+        )
         self.datasets = {
-            name: WindowDataset(inputs, target, levels, torch.as_tensor(starts[name]), self.window, self.horizon,
-                                self.normalizer)
+            name: WindowDataset(
+                inputs, target, levels, torch.as_tensor(starts[name]), self.window, self.horizon, self.normalizer
+            )
             for name in SPLITS
         }
         self.series = series
@@ -104,8 +113,10 @@ class PriceDataModule(pl.LightningDataModule):
     @property
     def split_dates(self) -> dict[str, tuple[str, str]]:
         """First and last target date of each split (ISO strings)."""
-        return {name: (str(t.target_dates[0, 0])[:10], str(t.target_dates[-1, -1])[:10])
-                for name, t in ((n, self.targets(n)) for n in SPLITS)}
+        return {
+            name: (str(t.target_dates[0, 0])[:10], str(t.target_dates[-1, -1])[:10])
+            for name, t in ((n, self.targets(n)) for n in SPLITS)
+        }
 
     def targets(self, split: str) -> SplitTargets:
         """Actual prices, naive forecasts (the anchor) and dates for every window of ``split``, in order."""
@@ -113,13 +124,18 @@ class PriceDataModule(pl.LightningDataModule):
         origin = starts + self.window - 1
         rows = origin[:, None] + np.arange(1, self.horizon + 1)
         dates = self.series.dates
-        return SplitTargets(dates[origin], dates.values[rows], self.series.levels[origin],
-                            self.series.levels[rows])
+        return SplitTargets(dates[origin], dates.values[rows], self.series.levels[origin], self.series.levels[rows])
 
     def transform_state(self) -> dict:
         """Plain-data description of everything fitted or chosen at training time (for checkpoints)."""
-        return {"normalizer": self.normalizer.to_dict(), "features": list(self.features), "target": self.target,
-                "window": self.window, "horizon": self.horizon, "target_transform": self.target_transform}
+        return {
+            "normalizer": self.normalizer.to_dict(),
+            "features": list(self.features),
+            "target": self.target,
+            "window": self.window,
+            "horizon": self.horizon,
+            "target_transform": self.target_transform,
+        }
 
     # --- loaders: whole-tensor batches, chronological order except shuffling inside the training split --------
 

@@ -160,7 +160,6 @@ def split_rows(
 def window_starts(n: int, window: int, horizon: int, val_row: int, test_row: int) -> dict[str, np.ndarray]:
     """Start rows of the windows of each split. A window starting at i reads rows i..i+W-1 and predicts rows
     i+W..i+W+H-1; every one of its targets lies inside its split, so no target crosses a boundary."""
-    last_start = {"train": val_row - window - horizon, "val": test_row - window - horizon,
-                  "test": n - window - horizon}
+    last_start = {"train": val_row - window - horizon, "val": test_row - window - horizon, "test": n - window - horizon}
     first_start = {"train": 0, "val": val_row - window, "test": test_row - window}
     return {k: np.arange(first_start[k], last_start[k] + 1) for k in first_start}

@@ -58,13 +58,17 @@ class Normalizer:
         train_x, train_y = series.inputs[:val_row], series.target[:val_row, None]
         n_features = series.inputs.shape[1]
         if scaler == "window":
-            check(not series.log_return, "data.scaler=window scales prices by the last price; with "
-                  "data.target_transform=log_return use data.scaler=standard (returns need no rescaling by level)")
+            check(
+                not series.log_return,
+                "data.scaler=window scales prices by the last price; with "
+                "data.target_transform=log_return use data.scaler=standard (returns need no rescaling by level)",
+            )
             frame = pd.DataFrame(series.inputs, index=series.dates, columns=list(series.features))
             require_positive(frame, list(series.features), "data.scaler=window divides by the last price")
             ends = np.arange(window - 1, val_row - horizon)  # last input row of every training window
-            x_rms = _relative_rms(train_x, ends, range(1, window), backwards=True) if window > 1 \
-                else np.ones(n_features)
+            x_rms = (
+                _relative_rms(train_x, ends, range(1, window), backwards=True) if window > 1 else np.ones(n_features)
+            )
             y_rms = _relative_rms(series.levels[:val_row, None], ends, range(1, horizon + 1), backwards=False)
             return cls(scaler, False, (0.0,) * n_features, tuple(x_rms.tolist()), 0.0, float(y_rms[0]))
         if scaler == "none":
@@ -76,13 +80,20 @@ class Normalizer:
         else:  # sklearn stores a zero range as 1, so a constant column does not divide by zero
             x_loc, x_scale = fx.data_min_, np.where(fx.data_range_ > 0, fx.data_range_, 1.0)
             y_loc, y_scale = fy.data_min_[0], (fy.data_range_[0] or 1.0)
-        return cls(scaler, series.log_return, tuple(map(float, x_loc)), tuple(map(float, x_scale)),
-                   float(y_loc), float(y_scale))
+        return cls(
+            scaler,
+            series.log_return,
+            tuple(map(float, x_loc)),
+            tuple(map(float, x_scale)),
+            float(y_loc),
+            float(y_scale),
+        )
 
     # --- applied to batches of windows (torch, vectorised) ---------------------------------------------
 
-    def normalize(self, x: torch.Tensor, y: torch.Tensor, anchor: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def normalize(
+        self, x: torch.Tensor, y: torch.Tensor, anchor: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Normalise windows ``x`` (B, W, F) and targets ``y`` (B, H); ``anchor`` (B,) is the last observed
         target price. Returns ``(x_norm, y_norm, ctx)`` where ctx (B, 3) = anchor, target loc, target scale:
         all :meth:`to_price` needs to turn any prediction for these windows into prices."""

@@ -20,8 +20,16 @@ class WindowDataset(Dataset):
     """The windows of one split. Index it with one position or a whole list of positions: a list returns the
     batch in one gather (``x`` (B, W, F), ``y`` (B, H), ``ctx`` (B, 3)), which is how the loaders use it."""
 
-    def __init__(self, inputs: torch.Tensor, target: torch.Tensor, levels: torch.Tensor, starts: torch.Tensor,
-                 window: int, horizon: int, normalizer: Normalizer) -> None:
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        target: torch.Tensor,
+        levels: torch.Tensor,
+        starts: torch.Tensor,
+        window: int,
+        horizon: int,
+        normalizer: Normalizer,
+    ) -> None:
         self.window, self.horizon, self.normalizer = window, horizon, normalizer
         self.starts = starts
         self._x = sliding_windows(inputs, window)
@@ -48,5 +56,6 @@ def batch_loader(dataset: WindowDataset, batch_size: int, shuffle: bool, pin_mem
     both draw from ``BatchSampler(RandomSampler(...))``.
     """
     order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None,
-                      pin_memory=pin_memory)
+    return DataLoader(
+        dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None, pin_memory=pin_memory
+    )
