@@ -1,0 +1,113 @@
+"""RecurrentForecaster: one LightningModule for vanilla RNN, LSTM and GRU (the cell is a parameter)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MinMetric
+
+from pricernn.data.transforms import Normalizer
+from pricernn.errors import UserError, check
+
+CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+SCHEDULERS = ("none", "plateau", "cosine")
+
+
+class RecurrentForecaster(pl.LightningModule):
+    """Window (B, W, F) → recurrent cell → last hidden state → linear head → ``horizon`` values at once.
+
+    The model works in normalised units; ``transform`` (the data module's :meth:`transform_state`) rides along
+    as a hyperparameter so every checkpoint can turn its outputs back into prices on its own.
+    Validation logs the loss and RMSE/MAE in price units; ``val/loss_best`` is the best epoch so far, the
+    value sweepers should optimise.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        horizon: int = 1,
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer: str = "adam",
+        scheduler: str = "none",
+        transform: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        check(cell in CELLS, f"unknown model.cell={cell}; choose one of: {', '.join(CELLS)}")
+        check(optimizer in OPTIMIZERS, f"unknown model.optimizer={optimizer}; choose one of: {', '.join(OPTIMIZERS)}")
+        check(scheduler in SCHEDULERS, f"unknown model.scheduler={scheduler}; choose one of: {', '.join(SCHEDULERS)}")
+        for key, value in (("model.hidden_size", hidden_size), ("model.num_layers", num_layers)):
+            check(int(value) >= 1, f"{key}={value} must be at least 1")
+        check(0 <= dropout < 1, f"model.dropout={dropout} must be in [0, 1)")
+        check(lr > 0, f"model.lr={lr} must be positive")
+        self.save_hyperparameters(logger=False)
+        # torch applies dropout between stacked layers only; with one layer it would warn and do nothing
+        self.rnn = CELLS[cell](
+            n_features, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
+        )
+        self.head = nn.Linear(hidden_size, horizon)
+        self.loss_fn = nn.MSELoss()
+        self.normalizer = Normalizer.from_dict(transform["normalizer"]) if transform else None
+        self.val_rmse, self.val_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
+        self.val_loss, self.val_loss_best = MeanMetric(), MinMetric()
+        self.val_loss_best.persistent(True)  # saved in checkpoints, so a resumed run remembers its best epoch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output, _ = self.rnn(x)
+        return self.head(output[:, -1])
+
+    def to_price(self, y_norm: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        if self.normalizer is None:
+            raise UserError("this model was built without a data transform, so it cannot report prices")
+        return self.normalizer.to_price(y_norm, ctx)
+
+    # --- steps -------------------------------------------------------------------------------------------------
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, y, _ = batch
+        loss = self.loss_fn(self(x), y)
+        # on_epoch accumulation stays on the device: no host sync per step
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        x, y, ctx = batch
+        pred = self(x)
+        self.val_loss(self.loss_fn(pred, y), weight=len(x))
+        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True, batch_size=len(x))
+        if self.normalizer is not None:
+            self.val_rmse(self.to_price(pred, ctx), self.to_price(y, ctx))
+            self.val_mae(self.to_price(pred, ctx), self.to_price(y, ctx))
+            self.log_dict({"val/rmse": self.val_rmse, "val/mae": self.val_mae}, on_epoch=True, batch_size=len(x))
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_loss_best(self.val_loss.compute())
+        self.log("val/loss_best", self.val_loss_best.compute(), prog_bar=False)
+
+    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        """Predictions for a batch of windows, in price units: (B, horizon)."""
+        x, _, ctx = batch
+        return self.to_price(self(x), ctx)
+
+    # --- optimisation ------------------------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        optimizer = OPTIMIZERS[hp.optimizer](self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
+        if hp.scheduler == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, self.trainer.max_epochs))
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return {"optimizer": optimizer}

@@ -1,0 +1,32 @@
+"""Figures saved in run directories and logged to TensorBoard (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: runs on servers and in CI
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def price_figure(
+    dates: np.ndarray, actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray, title: str, unit: str
+) -> Figure:
+    """Actual vs predicted vs naive next-step prices over a period, with the errors beneath."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, height_ratios=[3, 1])
+    top.plot(dates, actual, color="black", lw=1.2, label="actual")
+    top.plot(dates, naive, color="tab:gray", lw=0.9, ls="--", label="naive (previous price)")
+    top.plot(dates, predicted, color="tab:red", lw=1.0, label="model")
+    top.set_ylabel(unit)
+    top.set_title(title)
+    top.legend(loc="upper left")
+    bottom.plot(dates, predicted - actual, color="tab:red", lw=0.8, label="model error")
+    bottom.plot(dates, naive - actual, color="tab:gray", lw=0.6, alpha=0.7, label="naive error")
+    bottom.axhline(0, color="black", lw=0.5)
+    bottom.set_ylabel(f"error ({unit})")
+    bottom.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig

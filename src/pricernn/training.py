@@ -1,0 +1,209 @@
+"""The training pipeline: config → data, model, trainer → fit → score the best checkpoint → run artifacts.
+
+``scripts/train.py`` is a thin Hydra wrapper around :func:`run`; :func:`train` is a plain function that tests
+call with a composed config and a directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from pricernn.data import PriceDataModule
+from pricernn.errors import UserError, check, debug_enabled
+from pricernn.evaluation import evaluate
+from pricernn.models import RecurrentForecaster
+from pricernn.plots import price_figure
+
+log = logging.getLogger("pricernn")
+
+# Batches here are tensor slices made in the main process; worker processes would only add overhead.
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+
+# The sweepable values shown in TensorBoard's HParams tab (a curated set, not the whole nested config).
+HPARAM_KEYS = {
+    "model": ("cell", "hidden_size", "num_layers", "dropout", "lr", "weight_decay", "optimizer", "scheduler"),
+    "data": ("path", "target", "features", "window", "horizon", "scaler", "target_transform", "batch_size"),
+    "trainer": ("max_epochs", "precision", "gradient_clip_val"),
+}
+# Metrics the HParams tab reports per run; they are declared before fitting and logged when known.
+HPARAM_METRICS = (
+    "val/loss_best",
+    "test/rmse",
+    "test/mae",
+    "test/mape",
+    "test/directional_accuracy",
+    "test/rmse_ratio_naive",
+    "naive/rmse",
+    "naive/mae",
+)
+
+
+def run_name(cfg: DictConfig) -> str:
+    """A readable TensorBoard run name from the choices that tell runs apart, e.g. ``sp500/gru_w60_hs64_l2``."""
+    data, model = cfg.data, cfg.model
+    dataset = Path(str(data.path)).name.split(".")[0] + (f"-{data.symbol}" if data.get("symbol") else "")
+    name = f"{model.cell}_w{data.window}_hs{model.hidden_size}_l{model.num_layers}"
+    if data.horizon != 1:
+        name += f"_H{data.horizon}"
+    return f"{dataset}/{name}"
+
+
+def curated_hparams(cfg: DictConfig) -> dict[str, Any]:
+    params: dict[str, Any] = {"seed": cfg.seed}
+    for group, keys in HPARAM_KEYS.items():
+        for key in keys:
+            value = cfg[group].get(key)
+            params[f"{group}.{key}"] = ",".join(map(str, value)) if OmegaConf.is_list(value) else value
+    return params
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a crash never leaves a truncated file behind."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = str((run_dir / "checkpoints").resolve())
+    return callbacks
+
+
+def _predictions_frame(targets: Any, predicted: np.ndarray) -> pd.DataFrame:
+    horizon = predicted.shape[1]
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(targets.target_dates.ravel()).strftime("%Y-%m-%d"),
+            "horizon": np.tile(np.arange(1, horizon + 1), len(predicted)),
+            "actual": targets.actual.ravel(),
+            "predicted": predicted.ravel(),
+            "naive": np.repeat(targets.anchor, horizon),
+        }
+    )
+    return frame if horizon > 1 else frame.drop(columns="horizon")
+
+
+def summary(metrics: dict[str, float], period: tuple[str, str], unit: str) -> str:
+    """The few lines a user reads after a run: model beside naive, in price units."""
+    rows = [
+        f"Test period {period[0]} .. {period[1]}, errors in {unit} price units (next step):",
+        f"{'':8}{'RMSE':>10}{'MAE':>10}{'MAPE %':>9}{'dir.acc':>9}",
+    ]
+    for name in ("test", "naive"):
+        m = {k: metrics[f"{name}/{k}"] for k in ("rmse", "mae", "mape", "directional_accuracy")}
+        label = "model" if name == "test" else "naive"
+        rows.append(f"{label:8}{m['rmse']:10.3f}{m['mae']:10.3f}{m['mape']:9.3f}{m['directional_accuracy']:9.3f}")
+    ratio = metrics["test/rmse_ratio_naive"]
+    verdict = "beats" if ratio < 1 else "does not beat"
+    rows.append(f"model RMSE / naive RMSE = {ratio:.4f}: the model {verdict} tomorrow = today")
+    return "\n".join(rows)
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
+    """Fit one model as ``cfg`` says, score its best checkpoint on the test period, write the artifacts to
+    ``run_dir`` (config.yaml, checkpoints/, metrics.json, predictions.csv, test_prices.png) and return
+    the metrics."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    if cfg.get("resume"):
+        check(Path(cfg.resume).is_file(), f"resume={cfg.resume}: no such checkpoint file")
+    if cfg.trainer.get("deterministic") and torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuDNN RNNs need it to be deterministic
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+    datamodule = PriceDataModule(**cfg.data)
+    datamodule.setup()
+    model = RecurrentForecaster(
+        n_features=datamodule.n_features,
+        horizon=datamodule.horizon,
+        transform=datamodule.transform_state(),
+        **cfg.model,
+    )
+    version = datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")  # microseconds: parallel runs never collide
+    logger = instantiate(cfg.logger, name=run_name(cfg), version=version)
+    logger.log_hyperparams(curated_hparams(cfg), metrics={k: math.nan for k in HPARAM_METRICS})
+    callbacks = _callbacks(cfg, run_dir)
+    trainer = pl.Trainer(**cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
+
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("resume"))
+    train_seconds = time.perf_counter() - started
+
+    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    predicted = torch.cat(trainer.predict(model, dataloaders=datamodule.test_dataloader(), ckpt_path=best))
+    targets = datamodule.targets("test")
+    metrics = evaluate(targets, predicted.double().numpy())
+    metrics.update(
+        {
+            "val/loss_best": float(model.val_loss_best.compute()),
+            "epochs": int(trainer.current_epoch),
+            "train_seconds": round(train_seconds, 3),
+            "params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        }
+    )
+
+    logger.log_metrics({k: v for k, v in metrics.items() if "/" in k}, step=trainer.global_step)
+    h1 = predicted[:, 0].numpy()
+    figure = price_figure(
+        targets.target_dates[:, 0],
+        targets.actual[:, 0],
+        h1,
+        targets.anchor,
+        f"Test period, {run_name(cfg)}",
+        datamodule.target,
+    )
+    figure.savefig(run_dir / "test_prices.png", dpi=110)
+    logger.experiment.add_figure("test/prices", figure, global_step=trainer.global_step)
+    logger.finalize("success")
+
+    report = {
+        **metrics,
+        "best_checkpoint": best,
+        "split_dates": datamodule.split_dates,
+        "tensorboard_dir": logger.log_dir,
+    }
+    write_atomic(run_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
+    write_atomic(run_dir / "predictions.csv", _predictions_frame(targets, predicted.numpy()).to_csv(index=False))
+    print(summary(metrics, datamodule.split_dates["test"], datamodule.target), flush=True)
+    return metrics
+
+
+def run(cfg: DictConfig, run_dir: str | Path, multirun: bool = False) -> float:
+    """Train and return ``cfg.optimized_metric`` for sweepers. A user error ends a single run with one line
+    and exit status 2; inside a sweep it is recorded in the run directory and the sweep goes on."""
+    try:
+        metrics = train(cfg, run_dir)
+    except UserError as err:
+        if debug_enabled():
+            raise
+        if not multirun:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        log.error("run failed: %s", err)
+        write_atomic(Path(run_dir) / "failed.json", json.dumps({"error": str(err)}) + "\n")
+        return math.nan
+    return metrics[cfg.optimized_metric]
