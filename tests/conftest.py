@@ -27,3 +27,41 @@ def write_csv(tmp_path: Path):
         return path
 
     return write
+
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+@pytest.fixture
+def compose_cfg(tmp_path: Path):
+    """Compose the training config as scripts/train.py would, with TensorBoard logs under tmp_path."""
+    from hydra import compose, initialize_config_dir
+
+    def make(*overrides: str):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):  # clears GlobalHydra on exit
+            return compose("train", overrides=[f"logger.save_dir={tmp_path / 'tb'}", *overrides])
+
+    return make
+
+
+@pytest.fixture
+def run_script(tmp_path: Path):
+    """Run one of scripts/*.py in a subprocess from tmp_path (so outputs/ lands there)."""
+    import os
+    import subprocess
+    import sys
+
+    def run(script: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("PRICERNN_DEBUG", None)
+        return subprocess.run(
+            [sys.executable, str(SCRIPTS / script), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run

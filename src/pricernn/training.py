@@ -35,6 +35,8 @@ log = logging.getLogger("pricernn")
 
 # Batches here are tensor slices made in the main process; worker processes would only add overhead.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+# Lightning 2.6 calls a torch pytree API that torch 2.10+ deprecates; harmless, and not ours to fix.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 # The sweepable values shown in TensorBoard's HParams tab (a curated set, not the whole nested config).
 HPARAM_KEYS = {

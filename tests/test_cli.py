@@ -1,0 +1,120 @@
+"""scripts/train.py as a user runs it: subprocesses, real files, TensorBoard event files read back."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from pricernn.training import train
+
+METRIC_KEYS = [
+    "test/mse",
+    "test/rmse",
+    "test/mae",
+    "test/mape",
+    "test/directional_accuracy",
+    "naive/mse",
+    "naive/rmse",
+    "naive/mae",
+    "naive/mape",
+    "naive/directional_accuracy",
+    "test/rmse_ratio_naive",
+    "val/loss_best",
+    "epochs",
+    "train_seconds",
+    "params",
+]
+
+
+def _events(run_dir: Path) -> EventAccumulator:
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
+    result = run_script("train.py", "debug=tiny", "model=gru")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "model RMSE / naive RMSE" in result.stdout
+
+    (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(METRIC_KEYS) <= set(metrics)
+    assert metrics["test/rmse_ratio_naive"] == pytest.approx(metrics["test/rmse"] / metrics["naive/rmse"])
+    predictions = pd.read_csv(run_dir / "predictions.csv", parse_dates=["date"])
+    assert list(predictions.columns) == ["date", "actual", "predicted", "naive"]
+    assert predictions["date"].min() >= pd.Timestamp(metrics["split_dates"]["test"][0])
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "test_prices.png").stat().st_size > 10_000
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+
+    (tb_run,) = (tmp_path / "outputs" / "tensorboard" / "sp500" / "gru_w20_hs8_l1").iterdir()
+    events = _events(tb_run)
+    scalars = set(events.Tags()["scalars"])
+    assert {
+        "train/loss",
+        "val/loss",
+        "val/rmse",
+        "val/mae",
+        "val/loss_best",
+        "lr-Adam",
+        "test/rmse",
+        "naive/rmse",
+        "test/rmse_ratio_naive",
+    } <= scalars
+    assert events.Scalars("test/rmse")[-1].value == pytest.approx(metrics["test/rmse"], rel=1e-5)
+    assert len(events.Scalars("val/loss")) == 2  # one per epoch
+    assert "test/prices" in events.Tags()["images"]
+
+    hparams = events.PluginTagToContent("hparams")
+    start = HParamsPluginData.FromString(hparams["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["model.cell"].string_value == "gru"
+    assert start.hparams["data.window"].number_value == 20
+    experiment = HParamsPluginData.FromString(hparams["_hparams_/experiment"]).experiment
+    assert {"test/rmse", "val/loss_best", "test/rmse_ratio_naive"} <= {m.name.tag for m in experiment.metric_infos}
+
+
+def test_multirun_gives_each_run_its_directory_and_tensorboard_run(run_script, tmp_path):
+    result = run_script("train.py", "-m", "model=rnn,lstm", "debug=fast", "data.window=10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "multirun").iterdir()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    for job in ("0", "1"):
+        assert json.loads((sweep / job / "metrics.json").read_text())["epochs"] == 1
+    tb = tmp_path / "outputs" / "tensorboard" / "sp500"
+    assert sorted(p.name for p in tb.iterdir()) == ["lstm_w10_hs64_l2", "rnn_w10_hs64_l2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["data=csv", "data.path=missing.csv"], "missing.csv: no such file"),
+        (["data.target=Price"], "no target (data.target) column 'Price'; the columns are: Date, Open"),
+        (["data.window=5000"], "too short for data.window=5000"),
+        (["model.cell=transformer"], "unknown model.cell=transformer"),
+    ],
+)
+def test_bad_input_ends_with_one_line_and_exit_2(run_script, args, needle):
+    result = run_script("train.py", *args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert needle in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_unknown_key_and_option_fail_with_hydra_message(run_script):
+    result = run_script("train.py", "data.windw=30")
+    assert result.returncode != 0 and "data.windw" in result.stderr and "Traceback" not in result.stderr
+    result = run_script("train.py", "model=transformer")
+    assert result.returncode != 0 and "transformer" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_continues_from_the_last_checkpoint(compose_cfg, tmp_path):
+    first = train(compose_cfg("debug=tiny"), tmp_path / "first")
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    resumed = train(compose_cfg("debug=tiny", "trainer.max_epochs=3", f"resume={last}"), tmp_path / "resumed")
+    assert first["epochs"] == 2 and resumed["epochs"] == 3
+    with pytest.raises(Exception, match="no such checkpoint file"):
+        train(compose_cfg("debug=tiny", f"resume={tmp_path / 'nope.ckpt'}"), tmp_path / "bad")
