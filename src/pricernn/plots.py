@@ -30,3 +30,26 @@ def price_figure(
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def forecast_figure(
+    history_dates: np.ndarray, history: np.ndarray, dates: np.ndarray, forecast: np.ndarray, title: str, unit: str
+) -> Figure:
+    """The recent history and the forecast that continues it."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    ax.plot(history_dates, history, color="black", lw=1.2, label="history")
+    ax.plot(
+        np.concatenate([history_dates[-1:], dates]),
+        np.concatenate([history[-1:], forecast]),
+        color="tab:red",
+        lw=1.4,
+        marker="o",
+        ms=3,
+        label="forecast",
+    )
+    ax.set_ylabel(unit)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig

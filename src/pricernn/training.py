@@ -28,6 +28,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pricernn.data import PriceDataModule
 from pricernn.errors import UserError, check, debug_enabled
 from pricernn.evaluation import evaluate
+from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import price_figure
 
@@ -74,13 +75,6 @@ def curated_hparams(cfg: DictConfig) -> dict[str, Any]:
             value = cfg[group].get(key)
             params[f"{group}.{key}"] = ",".join(map(str, value)) if OmegaConf.is_list(value) else value
     return params
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a crash never leaves a truncated file behind."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
