@@ -80,7 +80,7 @@ def test_future_dates_are_business_days():
         "2019-01-04",
         "2019-01-07",
     ]
-    assert (days.dayofweek < 5).all()
+    assert (days.day_of_week < 5).all()
 
 
 def test_bad_checkpoints_name_the_file(tmp_path):
@@ -97,14 +97,14 @@ def test_bad_checkpoints_name_the_file(tmp_path):
 def test_predict_cli_forecasts_business_days_after_the_data(run_script, tmp_path, sp500, write_csv):
     assert run_script("train.py", "debug=fast", "data.window=10").returncode == 0
     (ckpt,) = (tmp_path / "outputs" / "runs").glob("*/checkpoints/best.ckpt")
-    friday = next(i for i in range(400, 420) if sp500.index[i].dayofweek == 4)
+    friday = next(i for i in range(400, 420) if sp500.index[i].day_of_week == 4)
     history = write_csv(sp500[["Close"]].iloc[: friday + 1], "history.csv")  # the history ends on a Friday
     result = run_script("predict.py", f"ckpt={ckpt}", "steps=10", f"data.path={history}")
     assert result.returncode == 0, result.stderr[-2000:]
     (out,) = (tmp_path / "outputs" / "forecasts").iterdir()
     forecast = pd.read_csv(out / "forecast.csv", parse_dates=["date"])
     assert len(forecast) == 10 and forecast["date"].iloc[0] == sp500.index[friday] + pd.Timedelta(days=3)
-    assert (forecast["date"].dt.dayofweek < 5).all() and forecast["predicted"].notna().all()
+    assert (forecast["date"].dt.day_of_week < 5).all() and forecast["predicted"].notna().all()
     assert (out / "forecast.png").stat().st_size > 10_000
 
     wrong = write_csv(sp500[["Open"]].iloc[:400], "open_only.csv")
