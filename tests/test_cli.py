@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
@@ -94,6 +95,12 @@ def test_multirun_gives_each_run_its_directory_and_tensorboard_run(run_script, t
         (["data.target=Price"], "no target (data.target) column 'Price'; the columns are: Date, Open"),
         (["data.window=5000"], "too short for data.window=5000"),
         (["model.cell=transformer"], "unknown model.cell=transformer"),
+        pytest.param(
+            ["trainer=gpu"],
+            "trainer.accelerator=gpu: no CUDA device is visible here",
+            id="gpu-without-cuda",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present"),
+        ),
     ],
 )
 def test_bad_input_ends_with_one_line_and_exit_2(run_script, args, needle):

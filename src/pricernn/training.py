@@ -125,6 +125,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
         torch.set_num_threads(int(cfg.threads))
     if cfg.get("resume"):
         check(Path(cfg.resume).is_file(), f"resume={cfg.resume}: no such checkpoint file")
+    if cfg.trainer.get("accelerator") in ("gpu", "cuda"):
+        check(
+            torch.cuda.is_available(), f"trainer.accelerator={cfg.trainer.accelerator}: no CUDA device is visible here"
+        )
     if cfg.trainer.get("deterministic") and torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuDNN RNNs need it to be deterministic
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
