@@ -84,8 +84,9 @@ class RecurrentForecaster(pl.LightningModule):
         self.val_loss(self.loss_fn(pred, y), weight=len(x))
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True, batch_size=len(x))
         if self.normalizer is not None:
-            self.val_rmse(self.to_price(pred, ctx), self.to_price(y, ctx))
-            self.val_mae(self.to_price(pred, ctx), self.to_price(y, ctx))
+            pred_price, true_price = self.to_price(pred, ctx), self.to_price(y, ctx)
+            self.val_rmse(pred_price, true_price)
+            self.val_mae(pred_price, true_price)
             self.log_dict({"val/rmse": self.val_rmse, "val/mae": self.val_mae}, on_epoch=True, batch_size=len(x))
 
     def on_validation_epoch_end(self) -> None:
