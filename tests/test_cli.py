@@ -23,6 +23,18 @@ METRIC_KEYS = [
     "naive/mape",
     "naive/directional_accuracy",
     "test/rmse_ratio_naive",
+    "test/skill",
+    "test/mase",
+    "test/dm_stat",
+    "test/dm_pvalue",
+    "test/direction_pvalue",
+    "test/copy_lag",
+    "drift/rmse",
+    "ma/rmse",
+    "test/h5/rmse",
+    "naive/h5/rmse",
+    "drift/h10/mae",
+    "test/h10/dm_pvalue",
     "val/loss_best",
     "epochs",
     "train_seconds",
@@ -39,7 +51,7 @@ def _events(run_dir: Path) -> EventAccumulator:
 def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
     result = run_script("train.py", "debug=tiny", "model=gru")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "model RMSE / naive RMSE" in result.stdout
+    assert "next step: " in result.stdout and "RMSE per horizon" in result.stdout
 
     (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -48,7 +60,12 @@ def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
     predictions = pd.read_csv(run_dir / "predictions.csv", parse_dates=["date"])
     assert list(predictions.columns) == ["date", "actual", "predicted", "naive"]
     assert predictions["date"].min() >= pd.Timestamp(metrics["split_dates"]["test"][0])
-    assert (run_dir / "config.yaml").is_file() and (run_dir / "test_prices.png").stat().st_size > 10_000
+    assert (run_dir / "config.yaml").is_file()
+    for figure in ("test_prices", "horizon_errors", "forecast_fan"):
+        assert (run_dir / f"{figure}.png").stat().st_size > 10_000
+    horizons = pd.read_csv(run_dir / "horizons.csv")
+    assert list(horizons["horizon"]) == list(range(1, 11))
+    assert horizons["naive_rmse"].iloc[4] == pytest.approx(metrics["naive/h5/rmse"], rel=1e-5)
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
 
     (tb_run,) = (tmp_path / "outputs" / "tensorboard" / "sp500" / "gru_w20_hs8_l1").iterdir()
@@ -67,7 +84,7 @@ def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
     } <= scalars
     assert events.Scalars("test/rmse")[-1].value == pytest.approx(metrics["test/rmse"], rel=1e-5)
     assert len(events.Scalars("val/loss")) == 2  # one per epoch
-    assert "test/prices" in events.Tags()["images"]
+    assert {"test/prices", "test/horizon_errors", "test/forecast_fan"} <= set(events.Tags()["images"])
 
     hparams = events.PluginTagToContent("hparams")
     start = HParamsPluginData.FromString(hparams["_hparams_/session_start_info"]).session_start_info

@@ -77,3 +77,23 @@ def test_each_cell_learns_a_known_pattern_well_below_naive(compose_cfg, tmp_path
     # the naive error is the sine's step (≈2.5); the noise floor is 0.3: a model that learned sits far below
     assert metrics["test/rmse_ratio_naive"] < 0.4, metrics
     assert metrics["test/directional_accuracy"] > 0.8
+    # ... and significantly so, next step and 5 steps ahead (recursively), with direction far from a coin
+    assert metrics["test/dm_stat"] < 0 and metrics["test/dm_pvalue"] < 0.01
+    assert metrics["test/h5/skill"] > 0.3 and metrics["test/h5/dm_pvalue"] < 0.01
+    assert metrics["test/direction_pvalue"] < 0.01
+
+
+def test_a_random_walk_is_not_beaten_significantly(compose_cfg, tmp_path):
+    rng = np.random.default_rng(1)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 1500)))
+    path = tmp_path / "walk.csv"
+    pd.DataFrame({"Date": pd.bdate_range("2000-01-03", periods=1500), "Close": close}).to_csv(path, index=False)
+    cfg = compose_cfg(
+        "model=gru", f"data.path={path}", "data.window=20", "model.hidden_size=16", "model.num_layers=1",
+        "trainer.max_epochs=5",
+    )  # fmt: skip
+    metrics = train(cfg, tmp_path / "run")
+    # tomorrow's move of a random walk is unpredictable: whatever the model learned, it is not significantly better
+    for key in ("test", "test/h5"):
+        assert not (metrics[f"{key}/dm_stat"] < 0 and metrics[f"{key}/dm_pvalue"] < 0.05), metrics
+    assert metrics["test/direction_pvalue"] > 0.05

@@ -8,6 +8,7 @@ matplotlib.use("Agg")  # headless: runs on servers and in CI
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 
@@ -47,6 +48,47 @@ def forecast_figure(
         ms=3,
         label="forecast",
     )
+    ax.set_ylabel(unit)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def horizon_figure(horizons: pd.DataFrame, names: dict[str, str], title: str, unit: str) -> Figure:
+    """RMSE per horizon of the model and each baseline, with the model's skill against naive beneath."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, height_ratios=[3, 1])
+    styles = {"test": ("tab:red", "-"), "naive": ("black", "--"), "drift": ("tab:blue", ":"), "ma": ("tab:green", "-.")}
+    for key, label in names.items():
+        column = "model_rmse" if key == "test" else f"{key}_rmse"
+        color, style = styles.get(key, ("tab:gray", "-"))
+        top.plot(horizons["horizon"], horizons[column], color=color, ls=style, marker="o", ms=3, label=label)
+    top.set_ylabel(f"RMSE ({unit})")
+    top.set_title(f"Error per horizon, recursive forecasts: {title}")
+    top.legend(loc="upper left")
+    bottom.bar(horizons["horizon"], horizons["skill"], color="tab:red", alpha=0.7)
+    bottom.axhline(0, color="black", lw=0.5)
+    bottom.set_ylabel("skill vs naive")
+    bottom.set_xlabel("horizon (steps ahead)")
+    fig.tight_layout()
+    return fig
+
+
+def fan_figure(
+    dates: np.ndarray,
+    actual: np.ndarray,
+    target_dates: np.ndarray,
+    paths: np.ndarray,
+    shown: np.ndarray,
+    title: str,
+    unit: str,
+) -> Figure:
+    """Actual prices with the multi-step forecast paths that start at a few origins (``shown`` rows)."""
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    ax.plot(dates, actual, color="black", lw=1.0, label="actual")
+    for i, row in enumerate(shown):
+        ax.plot(target_dates[row], paths[row], color="tab:red", lw=1.2, alpha=0.8, label="forecast" if i == 0 else None)
     ax.set_ylabel(unit)
     ax.set_title(title)
     ax.legend(loc="upper left")

@@ -17,8 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
@@ -27,10 +25,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from pricernn.data import PriceDataModule
 from pricernn.errors import UserError, check, debug_enabled
-from pricernn.evaluation import evaluate
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
-from pricernn.plots import price_figure
+from pricernn.report import summary, test_report
 
 log = logging.getLogger("pricernn")
 
@@ -53,6 +50,9 @@ HPARAM_METRICS = (
     "test/mape",
     "test/directional_accuracy",
     "test/rmse_ratio_naive",
+    "test/skill",
+    "test/mase",
+    "test/dm_pvalue",
     "naive/rmse",
     "naive/mae",
 )
@@ -83,36 +83,6 @@ def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str((run_dir / "checkpoints").resolve())
     return callbacks
-
-
-def _predictions_frame(targets: Any, predicted: np.ndarray) -> pd.DataFrame:
-    horizon = predicted.shape[1]
-    frame = pd.DataFrame(
-        {
-            "date": pd.to_datetime(targets.target_dates.ravel()).strftime("%Y-%m-%d"),
-            "horizon": np.tile(np.arange(1, horizon + 1), len(predicted)),
-            "actual": targets.actual.ravel(),
-            "predicted": predicted.ravel(),
-            "naive": np.repeat(targets.anchor, horizon),
-        }
-    )
-    return frame if horizon > 1 else frame.drop(columns="horizon")
-
-
-def summary(metrics: dict[str, float], period: tuple[str, str], unit: str) -> str:
-    """The few lines a user reads after a run: model beside naive, in price units."""
-    rows = [
-        f"Test period {period[0]} .. {period[1]}, errors in {unit} price units (next step):",
-        f"{'':8}{'RMSE':>10}{'MAE':>10}{'MAPE %':>9}{'dir.acc':>9}",
-    ]
-    for name in ("test", "naive"):
-        m = {k: metrics[f"{name}/{k}"] for k in ("rmse", "mae", "mape", "directional_accuracy")}
-        label = "model" if name == "test" else "naive"
-        rows.append(f"{label:8}{m['rmse']:10.3f}{m['mae']:10.3f}{m['mape']:9.3f}{m['directional_accuracy']:9.3f}")
-    ratio = metrics["test/rmse_ratio_naive"]
-    verdict = "beats" if ratio < 1 else "does not beat"
-    rows.append(f"model RMSE / naive RMSE = {ratio:.4f}: the model {verdict} tomorrow = today")
-    return "\n".join(rows)
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
@@ -155,8 +125,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     predicted = torch.cat(trainer.predict(model, dataloaders=datamodule.test_dataloader(), ckpt_path=best))
-    targets = datamodule.targets("test")
-    metrics = evaluate(targets, predicted.double().numpy())
+    # trainer.predict loaded the best checkpoint's weights into `model`: the multi-step report uses them too
+    report = test_report(model, datamodule, predicted.double().numpy(), title=run_name(cfg), **cfg.evaluation)
+    metrics = report.metrics
     metrics.update(
         {
             "val/loss_best": float(model.val_loss_best.compute()),
@@ -167,27 +138,16 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     )
 
     logger.log_metrics({k: v for k, v in metrics.items() if "/" in k}, step=trainer.global_step)
-    h1 = predicted[:, 0].numpy()
-    figure = price_figure(
-        targets.target_dates[:, 0],
-        targets.actual[:, 0],
-        h1,
-        targets.anchor,
-        f"Test period, {run_name(cfg)}",
-        datamodule.target,
-    )
-    figure.savefig(run_dir / "test_prices.png", dpi=110)
-    logger.experiment.add_figure("test/prices", figure, global_step=trainer.global_step)
+    for name, figure in report.figures.items():
+        figure.savefig(run_dir / f"{name}.png", dpi=110)
+        tag = f"test/{name.removeprefix('test_')}"
+        logger.experiment.add_figure(tag, figure, global_step=trainer.global_step)  # also closes the figure
     logger.finalize("success")
 
-    report = {
-        **metrics,
-        "best_checkpoint": best,
-        "split_dates": datamodule.split_dates,
-        "tensorboard_dir": logger.log_dir,
-    }
-    write_atomic(run_dir / "metrics.json", json.dumps(report, indent=2) + "\n")
-    write_atomic(run_dir / "predictions.csv", _predictions_frame(targets, predicted.numpy()).to_csv(index=False))
+    extra = {"best_checkpoint": best, "split_dates": datamodule.split_dates, "tensorboard_dir": logger.log_dir}
+    write_atomic(run_dir / "metrics.json", json.dumps({**metrics, **extra}, indent=2) + "\n")
+    write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
+    write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
     print(summary(metrics, datamodule.split_dates["test"], datamodule.target), flush=True)
     return metrics
 

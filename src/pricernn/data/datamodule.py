@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from pricernn.data.preprocess import PreparedSeries, encode, fill_missing, split_rows, window_starts
 from pricernn.data.sources import load_prices
 from pricernn.data.transforms import Normalizer
-from pricernn.data.windows import WindowDataset, batch_loader
+from pricernn.data.windows import WindowDataset, batch_loader, sliding_windows
 from pricernn.errors import check
 
 SPLITS = ("train", "val", "test")
@@ -54,6 +54,7 @@ class PriceDataModule(pl.LightningDataModule):
         split: Sequence[float] = (0.7, 0.15, 0.15),
         val_start: str | None = None,
         test_start: str | None = None,
+        end: str | None = None,
         batch_size: int = 64,
         eval_batch_size: int = 1024,
         pin_memory: bool = False,
@@ -67,10 +68,13 @@ class PriceDataModule(pl.LightningDataModule):
         self.target_transform, self.scaler = target_transform, scaler
         self.window, self.horizon = int(window), int(horizon)
         self.split, self.val_start, self.test_start = [float(f) for f in split], val_start, test_start
+        self.end = end
         self.batch_size, self.eval_batch_size, self.pin_memory = int(batch_size), int(eval_batch_size), pin_memory
         self.series: PreparedSeries | None = None
         self.normalizer: Normalizer | None = None
         self.datasets: dict[str, WindowDataset] = {}
+        self.rows: tuple[int, int] = (0, 0)  # first validation row, first test row
+        self.inputs: torch.Tensor | None = None  # (N, F) model inputs, as float32
 
     def prepare_series(self) -> PreparedSeries:
         """Load, fill and encode the history (everything before the split; no fitting)."""
@@ -82,6 +86,9 @@ class PriceDataModule(pl.LightningDataModule):
             symbol_column=self.symbol_column,
             symbol=self.symbol,
         )
+        if self.end is not None:  # pretend the history stops here (walk-forward folds, what-if runs)
+            prices = prices.loc[: pd.Timestamp(self.end)]
+            check(len(prices) > 0, f"data.end={self.end} is before the first date of {self.path}")
         return encode(fill_missing(prices, self.fill), self.features, self.target, self.target_transform)
 
     def setup(self, stage: str | None = None) -> None:
@@ -102,7 +109,7 @@ class PriceDataModule(pl.LightningDataModule):
             )
             for name in SPLITS
         }
-        self.series = series
+        self.series, self.rows, self.inputs = series, (val_row, test_row), inputs
 
     # --- what the rest of the framework reads ---------------------------------------------------------------
 
@@ -125,6 +132,27 @@ class PriceDataModule(pl.LightningDataModule):
         rows = origin[:, None] + np.arange(1, self.horizon + 1)
         dates = self.series.dates
         return SplitTargets(dates[origin], dates.values[rows], self.series.levels[origin], self.series.levels[rows])
+
+    def forecast_origins(self, split: str, steps: int) -> tuple[torch.Tensor, np.ndarray, SplitTargets]:
+        """Every origin of ``split`` from which all of ``steps`` targets lie inside the split: the raw input
+        windows (M, W, F), their origin rows (M,) and the targets (actual is (M, steps))."""
+        first = self.rows[1] - 1 if split == "test" else self.rows[0] - 1
+        last = len(self.series.dates) - 1 - steps if split == "test" else self.rows[1] - 1 - steps
+        check(
+            last >= first,
+            f"evaluation.steps={steps} is longer than the {split} period ({last - first + steps} rows after "
+            "its first origin)",
+        )
+        origin = np.arange(first, last + 1)
+        rows = origin[:, None] + np.arange(1, steps + 1)
+        windows = sliding_windows(self.inputs, self.window)[torch.as_tensor(origin - self.window + 1)]
+        levels, dates = self.series.levels, self.series.dates
+        return windows, origin, SplitTargets(dates[origin], dates.values[rows], levels[origin], levels[rows])
+
+    @property
+    def naive_mae_train(self) -> float:
+        """Mean absolute one-step change of the price over the training period: the MASE denominator."""
+        return float(np.mean(np.abs(np.diff(self.series.levels[: self.rows[0]]))))
 
     def transform_state(self) -> dict:
         """Plain-data description of everything fitted or chosen at training time (for checkpoints)."""
