@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
@@ -103,29 +102,6 @@ def test_multirun_gives_each_run_its_directory_and_tensorboard_run(run_script, t
         assert json.loads((sweep / job / "metrics.json").read_text())["epochs"] == 1
     tb = tmp_path / "outputs" / "tensorboard" / "sp500"
     assert sorted(p.name for p in tb.iterdir()) == ["lstm_w10_hs64_l2", "rnn_w10_hs64_l2"]
-
-
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["data=csv", "data.path=missing.csv"], "missing.csv: no such file"),
-        (["data.target=Price"], "no target (data.target) column 'Price'; the columns are: Date, Open"),
-        (["data.window=5000"], "too short for data.window=5000"),
-        (["model.cell=transformer"], "unknown model.cell=transformer"),
-        pytest.param(
-            ["trainer=gpu"],
-            "trainer.accelerator=gpu: no CUDA device is visible here",
-            id="gpu-without-cuda",
-            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present"),
-        ),
-    ],
-)
-def test_bad_input_ends_with_one_line_and_exit_2(run_script, args, needle):
-    result = run_script("train.py", *args)
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert needle in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
 def test_unknown_key_and_option_fail_with_hydra_message(run_script):

@@ -3,6 +3,7 @@ import torch
 
 from pricernn.data import PriceDataModule, sliding_windows
 from pricernn.data.preprocess import window_starts
+from pricernn.data.windows import WindowBatches
 
 
 def test_windows_equal_hand_built_reference():
@@ -53,3 +54,17 @@ def test_targets_match_dataset_and_inverse():
     np.testing.assert_allclose(prices, targets.actual, rtol=1e-5)
     np.testing.assert_allclose(ctx[:, 0].numpy(), targets.anchor, rtol=1e-6)
     assert (targets.target_dates[:, 0] > targets.origin_dates.values).all()
+
+
+def test_shuffled_batches_cover_every_window_once_and_replay_by_epoch():
+    batches = WindowBatches(103, 10, shuffle=True, seed=7)
+    batches.set_epoch(3)
+    epoch3 = list(batches)
+    assert len(epoch3) == len(batches) == 11 and len(epoch3[-1]) == 3
+    assert sorted(torch.cat(epoch3).tolist()) == list(range(103))
+    batches.set_epoch(4)
+    assert not torch.equal(torch.cat(list(batches)), torch.cat(epoch3))  # a new order each epoch
+    resumed = WindowBatches(103, 10, shuffle=True, seed=7)  # a fresh process resuming at epoch 3
+    resumed.set_epoch(3)
+    assert all(torch.equal(a, b) for a, b in zip(resumed, epoch3, strict=True))
+    assert torch.equal(torch.cat(list(WindowBatches(103, 10, shuffle=False))), torch.arange(103))

@@ -28,6 +28,12 @@ def check(condition: bool, message: str) -> None:
         raise UserError(message)
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (or its type), for one-line user messages."""
+    text = str(err).strip()
+    return text.splitlines()[0][:limit] if text else type(err).__name__
+
+
 def debug_enabled() -> bool:
     """Full tracebacks are wanted (``PRICERNN_DEBUG=1`` or ``--debug`` on a script's command line)."""
     return os.environ.get("PRICERNN_DEBUG", "") not in ("", "0") or "--debug" in sys.argv

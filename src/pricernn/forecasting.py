@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pricernn.data import PriceDataModule
-from pricernn.errors import UserError, check
+from pricernn.errors import UserError, check, first_line
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import forecast_figure
@@ -22,7 +22,7 @@ def load_model(ckpt: str | Path) -> RecurrentForecaster:
     try:
         model = RecurrentForecaster.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated, foreign or hand-edited files fail in many ways
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         raise UserError(f"ckpt={ckpt}: not a readable pricernn checkpoint ({reason})") from err
     check(model.normalizer is not None, f"ckpt={ckpt}: has no data transform, so it cannot forecast prices")
     return model.eval()

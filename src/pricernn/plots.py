@@ -95,3 +95,20 @@ def fan_figure(
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def backtest_figure(folds: pd.DataFrame, title: str, unit: str) -> Figure:
+    """Per-fold next-step RMSE of the model beside naive, with the skill of each fold beneath."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, height_ratios=[2, 1])
+    x = np.arange(len(folds))
+    top.bar(x - 0.2, folds["rmse"], width=0.4, color="tab:red", label="model")
+    top.bar(x + 0.2, folds["naive_rmse"], width=0.4, color="tab:gray", label="naive")
+    top.set_ylabel(f"RMSE ({unit})")
+    top.set_title(title)
+    top.legend(loc="upper left")
+    bottom.bar(x, folds["skill"], color=np.where(folds["skill"] > 0, "tab:green", "tab:red"))
+    bottom.axhline(0, color="black", lw=0.5)
+    bottom.set_ylabel("skill vs naive")
+    bottom.set_xticks(x, [f"{s}\n{e}" for s, e in zip(folds["test_start"], folds["test_end"], strict=True)], fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.trainer.states import TrainerStatus
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from pricernn.callbacks import TrainingDiverged
 from pricernn.data import PriceDataModule
-from pricernn.errors import UserError, check, debug_enabled
+from pricernn.errors import UserError, check, debug_enabled, first_line
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
 from pricernn.report import summary, test_report
@@ -33,6 +37,8 @@ log = logging.getLogger("pricernn")
 
 # Batches here are tensor slices made in the main process; worker processes would only add overhead.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+# A resumed run writes on into its own checkpoint folder, which is meant to be non-empty.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 # Lightning 2.6 calls a torch pytree API that torch 2.10+ deprecates; harmless, and not ours to fix.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
@@ -68,6 +74,11 @@ def run_name(cfg: DictConfig) -> str:
     return f"{dataset}/{name}"
 
 
+def time_stamp() -> str:
+    """Microsecond time stamps name runs, so parallel runs never collide."""
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
+
+
 def curated_hparams(cfg: DictConfig) -> dict[str, Any]:
     params: dict[str, Any] = {"seed": cfg.seed}
     for group, keys in HPARAM_KEYS.items():
@@ -85,16 +96,18 @@ def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
     return callbacks
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
+def train(
+    cfg: DictConfig, run_dir: str | Path, tb_name: str | None = None, tb_version: str | None = None
+) -> dict[str, float]:
     """Fit one model as ``cfg`` says, score its best checkpoint on the test period, write the artifacts to
-    ``run_dir`` (config.yaml, checkpoints/, metrics.json, predictions.csv, test_prices.png) and return
-    the metrics."""
+    ``run_dir`` (config.yaml, checkpoints/, metrics.json, predictions.csv, horizons.csv, figures) and return
+    the metrics. TensorBoard logs go to ``<logger.save_dir>/<tb_name>/<tb_version>`` (by default the
+    :func:`run_name` and a microsecond time stamp)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    if cfg.get("resume"):
-        check(Path(cfg.resume).is_file(), f"resume={cfg.resume}: no such checkpoint file")
+    resumed = read_checkpoint(cfg.resume) if cfg.get("resume") else None
     if cfg.trainer.get("accelerator") in ("gpu", "cuda"):
         check(
             torch.cuda.is_available(), f"trainer.accelerator={cfg.trainer.accelerator}: no CUDA device is visible here"
@@ -112,17 +125,33 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
         transform=datamodule.transform_state(),
         **cfg.model,
     )
-    version = datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")  # microseconds: parallel runs never collide
-    logger = instantiate(cfg.logger, name=run_name(cfg), version=version)
-    logger.log_hyperparams(curated_hparams(cfg), metrics={k: math.nan for k in HPARAM_METRICS})
     callbacks = _callbacks(cfg, run_dir)
+    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    tb = {"name": tb_name or run_name(cfg), "version": tb_version or time_stamp()}
+    if resumed is not None:
+        _check_same_model(cfg.resume, resumed, model)
+        # continue the interrupted run where it was: its checkpoint folder (so the best-so-far is remembered)
+        # and its TensorBoard run (so the curves continue)
+        if checkpoint is not None:
+            checkpoint.dirpath = str(Path(cfg.resume).resolve().parent)
+        tb.update(resumed.get("pricernn_run", {}))
+    logger = instantiate(cfg.logger, **tb)
+    if resumed is None:
+        logger.log_hyperparams(curated_hparams(cfg), metrics={k: math.nan for k in HPARAM_METRICS})
     trainer = pl.Trainer(**cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
 
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("resume"))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("resume"), weights_only=True)
+    except SystemExit as stop:  # Lightning's graceful stop: Ctrl-C (exit 1) or SIGTERM (SIGTERMException)
+        if trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        raise _interrupted(stop, trainer, checkpoint, run_dir) from None
+    except TrainingDiverged as err:
+        kept = checkpoint.best_model_path if checkpoint else ""
+        raise TrainingDiverged(f"{err}; best checkpoint so far: {kept or 'none (no epoch finished)'}") from None
     train_seconds = time.perf_counter() - started
 
-    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
     predicted = torch.cat(trainer.predict(model, dataloaders=datamodule.test_dataloader(), ckpt_path=best))
     # trainer.predict loaded the best checkpoint's weights into `model`: the multi-step report uses them too
@@ -152,11 +181,67 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     return metrics
 
 
-def run(cfg: DictConfig, run_dir: str | Path, multirun: bool = False) -> float:
-    """Train and return ``cfg.optimized_metric`` for sweepers. A user error ends a single run with one line
-    and exit status 2; inside a sweep it is recorded in the run directory and the sweep goes on."""
+class Interrupted(Exception):
+    """Training stopped on Ctrl-C or SIGTERM; ``exit_code`` is 130 or 143 (128 + the signal number)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _interrupted(stop: SystemExit, trainer: pl.Trainer, checkpoint: ModelCheckpoint | None, run_dir: Path):
+    """Record what is known about an interrupted run (Lightning has already flushed the logger)."""
+    sigterm = isinstance(stop, SIGTERMException)
+    last = checkpoint.last_model_path if checkpoint else ""
+    state = {
+        "status": "interrupted",
+        "signal": "SIGTERM" if sigterm else "SIGINT",
+        "epoch": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "last_checkpoint": last or None,
+        "best_checkpoint": (checkpoint.best_model_path or None) if checkpoint else None,
+        **{k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
+    }
+    write_atomic(run_dir / "metrics.json", json.dumps(state, indent=2) + "\n")
+    then = f"resume with resume={last}" if last else "no epoch had finished, so there is nothing to resume"
+    message = f"interrupted by {state['signal']} at epoch {trainer.current_epoch}, step {trainer.global_step}: {then}"
+    return Interrupted(message, 143 if sigterm else 130)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a training checkpoint to resume from, safely (``weights_only``), or fail with one line."""
+    file = Path(str(path)).expanduser()
+    check(file.is_file(), f"resume={path}: no such checkpoint file")
     try:
-        metrics = train(cfg, run_dir)
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, foreign or hand-edited files fail in many ways
+        raise UserError(f"resume={path}: not a readable checkpoint ({first_line(err)})") from err
+    check(
+        isinstance(state, dict) and "loops" in state and "transform" in state.get("hyper_parameters", {}),
+        f"resume={path}: not a pricernn training checkpoint (no training state or data transform in it)",
+    )
+    return state
+
+
+def _check_same_model(path: str, state: dict[str, Any], model: RecurrentForecaster) -> None:
+    saved, wanted = state["hyper_parameters"], model.hparams
+    keys = ("cell", "hidden_size", "num_layers", "n_features", "horizon")
+    differ = [f"{k}={saved.get(k)} (config: {wanted[k]})" for k in keys if saved.get(k) != wanted[k]]
+    saved_window, window = saved["transform"].get("window"), wanted["transform"]["window"]
+    if saved_window != window:
+        differ.append(f"window={saved_window} (config: {window})")
+    check(not differ, f"resume={path}: the checkpoint was trained with {', '.join(differ)}; resume with its options")
+
+
+def run(cfg: DictConfig, run_dir: str | Path, multirun: bool = False, task: Callable = train) -> float:
+    """Run ``task(cfg, run_dir)`` (training, or a backtest) and return ``cfg.optimized_metric`` for sweepers.
+    A user error ends a single run with one line and exit status 2; inside a sweep it is recorded in the run
+    directory and the sweep goes on."""
+    try:
+        metrics = task(cfg, run_dir)
+    except Interrupted as stop:  # the user or the scheduler wants everything to stop, sweeps included
+        print(f"{stop}", file=sys.stderr, flush=True)
+        sys.exit(stop.exit_code)
     except UserError as err:
         if debug_enabled():
             raise

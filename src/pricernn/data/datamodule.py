@@ -168,7 +168,10 @@ class PriceDataModule(pl.LightningDataModule):
     # --- loaders: whole-tensor batches, chronological order except shuffling inside the training split --------
 
     def train_dataloader(self) -> DataLoader:
-        return batch_loader(self.datasets["train"], self.batch_size, shuffle=True, pin_memory=self.pin_memory)
+        return batch_loader(self.datasets["train"], self.batch_size, True, self.pin_memory, progress=self._step)
+
+    def _step(self) -> int:
+        return self.trainer.global_step if self.trainer is not None else 0
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self.datasets["val"], self.eval_batch_size, shuffle=False, pin_memory=self.pin_memory)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pricernn.errors import UserError, check
+from pricernn.errors import UserError, check, first_line
 
 log = logging.getLogger("pricernn")
 
@@ -49,7 +49,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}: the file has no columns (empty or blank)") from err
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as err:
         kind = "Parquet" if is_parquet else "CSV"
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         raise UserError(f"{path}: could not be read as {kind}: {reason}") from err
     check(len(frame) > 0, f"{path}: has a header but no data rows")
     return frame.reset_index(drop=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pricernn.data.transforms import Normalizer
 
@@ -49,13 +49,49 @@ class WindowDataset(Dataset):
         return tuple(t[0] for t in batch) if single else batch
 
 
-def batch_loader(dataset: WindowDataset, batch_size: int, shuffle: bool, pin_memory: bool = False) -> DataLoader:
-    """A DataLoader that hands the dataset whole index lists: one gather per batch, no collate.
+class WindowBatches(Sampler[torch.Tensor]):
+    """Index tensors of whole batches: a fresh permutation per epoch when shuffling, else in time order.
 
-    The order is the one ``DataLoader(dataset, batch_size, shuffle)`` would give with the same seed, since
-    both draw from ``BatchSampler(RandomSampler(...))``.
+    The permutation is drawn from ``seed`` and a key that differs per epoch: ``progress()`` when given (the
+    data module passes the trainer's global step, which a resumed run restores before it starts its first
+    epoch; Lightning's ``set_epoch`` is one epoch behind after resuming from an end-of-epoch checkpoint), else
+    the epoch set by :meth:`set_epoch`. So a resumed run sees exactly the batches of an uninterrupted one.
+    One ``randperm`` per epoch and slices of it: no per-sample Python.
     """
-    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-    return DataLoader(
-        dataset, sampler=BatchSampler(order, batch_size, drop_last=False), batch_size=None, pin_memory=pin_memory
-    )
+
+    def __init__(
+        self, size: int, batch_size: int, shuffle: bool, seed: int = 0, progress: Callable[[], int] | None = None
+    ) -> None:
+        self.size, self.batch_size, self.shuffle, self.seed, self.epoch = size, batch_size, shuffle, seed, 0
+        self.progress = progress
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.size // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        if self.shuffle:
+            key = self.progress() if self.progress is not None else self.epoch
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + key))
+        else:
+            order = torch.arange(self.size)
+        return iter(order.split(self.batch_size))
+
+
+def batch_loader(
+    dataset: WindowDataset,
+    batch_size: int,
+    shuffle: bool,
+    pin_memory: bool = False,
+    seed: int | None = None,
+    progress: Callable[[], int] | None = None,
+) -> DataLoader:
+    """A DataLoader that hands the dataset whole index tensors: one gather per batch, no collate.
+
+    ``seed`` defaults to torch's initial seed, which ``seed_everything`` sets, so runs with one seed shuffle alike.
+    """
+    seed = torch.initial_seed() if seed is None else seed
+    sampler = WindowBatches(len(dataset), batch_size, shuffle, seed, progress)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, pin_memory=pin_memory)

@@ -100,6 +100,11 @@ class RecurrentForecaster(pl.LightningModule):
         x, _, ctx = batch
         return self.to_price(self(x), ctx)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # a resumed run continues logging into the same TensorBoard run
+        if self._trainer is not None and self.logger is not None:
+            checkpoint["pricernn_run"] = {"name": str(self.logger.name), "version": str(self.logger.version)}
+
     # --- optimisation ------------------------------------------------------------------------------------------
 
     def configure_optimizers(self) -> dict[str, Any]:

@@ -1,0 +1,25 @@
+"""Walk-forward backtest: python scripts/backtest.py folds=K [group=option ...] [key=value ...]"""
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from pricernn.backtest import backtest
+from pricernn.errors import strip_debug_flag
+from pricernn.training import run
+
+CONF = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF, config_name="backtest")
+def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    return run(cfg, hydra_cfg.runtime.output_dir, multirun=hydra_cfg.mode == RunMode.MULTIRUN, task=backtest)
+
+
+if __name__ == "__main__":
+    strip_debug_flag()
+    main()

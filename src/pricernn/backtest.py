@@ -1,0 +1,122 @@
+"""Walk-forward backtest: K consecutive test folds, each with an expanding training window and its own refit.
+
+The folds tile the test period that ``data.split`` (or ``data.test_start``) defines. Fold k is an ordinary
+training run whose data ends at the last day of its test block (``data.end``), whose validation block is the
+same length as the configured validation period and sits right before the test block, and whose training
+period is everything earlier. The scaler and the model are fitted from scratch per fold, so nothing fitted
+ever sees the fold's test period or anything after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from pricernn.data import PriceDataModule
+from pricernn.data.preprocess import split_rows
+from pricernn.errors import check
+from pricernn.files import write_atomic
+from pricernn.plots import backtest_figure
+from pricernn.training import run_name, time_stamp, train
+
+log = logging.getLogger("pricernn")
+
+FOLD_COLUMNS = ("rmse", "mae", "mape", "mase", "skill", "directional_accuracy", "dm_stat", "dm_pvalue")
+
+
+def fold_periods(cfg: DictConfig) -> list[dict[str, str]]:
+    """``data.val_start``, ``data.test_start`` and ``data.end`` of each of the ``cfg.folds`` folds."""
+    folds = int(cfg.folds)
+    check(folds >= 1, f"folds={cfg.folds} must be at least 1")
+    data = cfg.data
+    dates = PriceDataModule(**{**data, "end": None}).prepare_series().dates
+    val_row, test_row = split_rows(dates, data.window, data.horizon, data.split, data.val_start, data.test_start)
+    n_val, blocks = test_row - val_row, np.array_split(np.arange(test_row, len(dates)), folds)
+    steps = max(int(cfg.evaluation.steps), int(data.horizon))
+    shortest = min(len(b) for b in blocks)
+    check(
+        shortest > steps,
+        f"folds={folds} leaves {shortest} test rows per fold, too few for evaluation.steps={steps}: "
+        f"use fewer folds or a shorter evaluation.steps",
+    )
+    iso = [str(d)[:10] for d in dates]
+    return [{"val_start": iso[b[0] - n_val], "test_start": iso[b[0]], "end": iso[b[-1]]} for b in blocks]
+
+
+def backtest(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
+    """Train and test one model per fold under ``run_dir/fold<k>``; write folds.csv, metrics.json and
+    backtest.png; log every fold and the summary to TensorBoard; return the summary metrics."""
+    run_dir = Path(run_dir)
+    periods = fold_periods(cfg)
+    stamp, name = time_stamp(), f"{run_name(cfg)}/backtest"
+    steps = max(int(cfg.evaluation.steps), int(cfg.data.horizon))
+    rows = []
+    for k, period in enumerate(periods):
+        log.info("fold %d/%d: validation from %s, test %s .. %s", k + 1, len(periods), *period.values())
+        fold_cfg = OmegaConf.merge(cfg, {"data": period})
+        metrics = train(fold_cfg, run_dir / f"fold{k}", tb_name=name, tb_version=f"{stamp}_fold{k}")
+        row = {"fold": k, "test_start": period["test_start"], "test_end": period["end"]}
+        row.update({f"{c}": metrics[f"test/{c}"] for c in FOLD_COLUMNS})
+        row["naive_rmse"] = metrics["naive/rmse"]
+        row[f"h{steps}_skill"] = metrics[f"test/h{steps}/skill"]
+        row[f"h{steps}_dm_pvalue"] = metrics[f"test/h{steps}/dm_pvalue"]
+        rows.append(row)
+    folds = pd.DataFrame(rows)
+
+    summary = aggregate(folds, steps)
+    write_atomic(run_dir / "folds.csv", folds.to_csv(index=False, float_format="%.6g"))
+    write_atomic(run_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
+    figure = backtest_figure(folds, f"Walk-forward backtest, {run_name(cfg)}", cfg.data.target)
+    figure.savefig(run_dir / "backtest.png", dpi=110)
+    _log_summary(cfg, name, f"{stamp}_summary", folds, summary, figure)
+    print(report(folds, summary, steps), flush=True)
+    return summary
+
+
+def aggregate(folds: pd.DataFrame, steps: int) -> dict[str, float]:
+    """Mean and spread over folds, and the share of folds in which the model beats naive."""
+    out = {"backtest/folds": len(folds)}
+    for column in ("rmse", "naive_rmse", "mae", "mase", "skill", "directional_accuracy", f"h{steps}_skill"):
+        key = column.replace("_skill", "/skill") if column.startswith("h") else column
+        out[f"backtest/{key}_mean"] = float(folds[column].mean())
+        out[f"backtest/{key}_std"] = float(folds[column].std(ddof=1)) if len(folds) > 1 else 0.0
+    out["backtest/rmse_ratio_mean"] = float((folds["rmse"] / folds["naive_rmse"]).mean())
+    out["backtest/win_share"] = float((folds["skill"] > 0).mean())
+    out["backtest/significant_win_share"] = float(((folds["dm_stat"] < 0) & (folds["dm_pvalue"] < 0.05)).mean())
+    out[f"backtest/h{steps}/win_share"] = float((folds[f"h{steps}_skill"] > 0).mean())
+    return out
+
+
+def report(folds: pd.DataFrame, summary: dict[str, float], steps: int) -> str:
+    lines = [
+        "Walk-forward backtest: next-step errors per fold, in price units",
+        f"{'fold':>4}  {'test period':<24}{'RMSE':>9}{'naive':>9}{'skill':>9}{'DM p':>9}{f'h{steps} skill':>11}",
+    ]
+    for r in folds.itertuples():
+        period = f"{r.test_start} .. {r.test_end}"
+        lines.append(
+            f"{r.fold:4d}  {period:<24}{r.rmse:9.3f}{r.naive_rmse:9.3f}{r.skill:9.4f}{r.dm_pvalue:9.3g}"
+            f"{getattr(r, f'h{steps}_skill'):11.4f}"
+        )
+    lines.append(
+        f"skill vs naive {summary['backtest/skill_mean']:+.4f} ± {summary['backtest/skill_std']:.4f} (mean ± std); "
+        f"model beats naive in {summary['backtest/win_share']:.0%} of folds, "
+        f"significantly (DM p < 0.05) in {summary['backtest/significant_win_share']:.0%}"
+    )
+    return "\n".join(lines)
+
+
+def _log_summary(cfg: DictConfig, name: str, version: str, folds: pd.DataFrame, summary: dict, figure) -> None:
+    from hydra.utils import instantiate
+
+    logger = instantiate(cfg.logger, name=name, version=version)
+    for r in folds.itertuples():
+        logger.log_metrics({"backtest/fold_skill": r.skill, "backtest/fold_rmse_ratio": r.rmse / r.naive_rmse}, r.fold)
+    logger.log_metrics(summary, step=len(folds))
+    logger.experiment.add_figure("backtest/folds", figure, global_step=len(folds))
+    logger.finalize("success")

@@ -1,0 +1,69 @@
+"""Walk-forward backtests: folds tile the test period, and no fold trains or fits on its own test period."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from pricernn.data import PriceDataModule
+from pricernn.data.transforms import Normalizer
+
+
+def test_backtest_cli_refits_per_fold_without_seeing_the_fold_test_period(run_script, tmp_path):
+    result = run_script("backtest.py", "folds=3", "debug=tiny", "model=gru")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Walk-forward backtest" in result.stdout and "of folds" in result.stdout
+    (run_dir,) = (tmp_path / "outputs" / "backtests").iterdir()
+
+    folds = pd.read_csv(run_dir / "folds.csv")
+    assert list(folds["fold"]) == [0, 1, 2]
+    # consecutive, non-overlapping test blocks that tile the configured test period (the last 15% of rows)
+    full = PriceDataModule(window=20)
+    full.setup()
+    assert folds["test_start"].iloc[0] == full.split_dates["test"][0]
+    assert folds["test_end"].iloc[-1] == full.split_dates["test"][1]
+    assert (
+        pd.to_datetime(folds["test_start"]).iloc[1:].values > pd.to_datetime(folds["test_end"]).iloc[:-1].values
+    ).all()
+
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["backtest/folds"] == 3
+    assert summary["backtest/win_share"] == pytest.approx((folds["skill"] > 0).mean())
+    assert summary["backtest/skill_mean"] == pytest.approx(folds["skill"].mean())
+
+    normalizer_scales = []
+    for k, fold in folds.iterrows():
+        fold_dir = run_dir / f"fold{k}"
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        split = metrics["split_dates"]
+        assert split["train"][1] < split["val"][0] <= split["val"][1] < split["test"][0] == fold["test_start"]
+        assert split["test"][1] == fold["test_end"]
+        assert metrics["test/skill"] == pytest.approx(fold["skill"], rel=1e-5)
+        predictions = pd.read_csv(fold_dir / "predictions.csv")
+        assert predictions["date"].min() >= fold["test_start"] and predictions["date"].max() == fold["test_end"]
+        # the fold's scaler was fitted on its own training period: refit it from a history that ends the day
+        # before the fold's validation start (nothing later exists) and compare with what its checkpoint carries
+        ckpt = torch.load(fold_dir / "checkpoints" / "best.ckpt", weights_only=True)
+        stored = ckpt["hyper_parameters"]["transform"]["normalizer"]
+        last_train_day = str(pd.Timestamp(split["val"][0]) - pd.Timedelta(days=1))[:10]
+        past = PriceDataModule(end=last_train_day).prepare_series()
+        refit = Normalizer.fit(past, len(past.dates), window=20, horizon=1, scaler="window").to_dict()
+        assert stored["y_scale"] == pytest.approx(refit["y_scale"], rel=1e-12)
+        assert stored["x_scale"] == pytest.approx(refit["x_scale"], rel=1e-12)
+        normalizer_scales.append(stored["y_scale"])
+    assert len(set(normalizer_scales)) == 3  # an expanding training window: refitted, not reused
+
+    tb_runs = sorted((tmp_path / "outputs" / "tensorboard" / "sp500" / "gru_w20_hs8_l1" / "backtest").iterdir())
+    assert [p.name.rsplit("_", 1)[1] for p in tb_runs] == ["fold0", "fold1", "fold2", "summary"]
+    events = EventAccumulator(str(tb_runs[-1]))
+    events.Reload()
+    assert [e.value for e in events.Scalars("backtest/fold_skill")] == pytest.approx(list(folds["skill"]), rel=1e-5)
+    assert events.Scalars("backtest/win_share")[-1].value == pytest.approx(summary["backtest/win_share"])
+
+
+def test_backtest_with_too_many_folds_says_so(run_script):
+    result = run_script("backtest.py", "folds=200", "debug=fast")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: folds=200 leaves 3 test rows per fold")

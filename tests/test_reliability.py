@@ -1,0 +1,236 @@
+"""Bad input, interruptions, divergence and concurrent runs, through the scripts as a user runs them."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from pricernn.data import load_prices
+from pricernn.models import RecurrentForecaster
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def _start(script: str, *args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PRICERNN_DEBUG", None)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPTS / script), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+# --- the catalogue of bad input: every case through the CLI, all started at once -----------------------------
+
+
+def _catalogue(d: Path) -> dict[str, tuple[str, list[str], str]]:
+    """case → (script, arguments, what the one-line error must contain)."""
+    prices = load_prices("sp500")[["Close"]].iloc[:300].reset_index().rename(columns={"date": "Date"})
+
+    def csv(name: str, frame: pd.DataFrame) -> str:
+        frame.to_csv(d / name, index=False)
+        return f"data.path={d / name}"
+
+    text = prices.astype({"Close": object})
+    text.loc[16, "Close"] = "n/a?"
+    dates = prices.astype({"Date": str})
+    dates.loc[5, "Date"] = "someday"
+    long = pd.concat([prices.assign(symbol=s) for s in ("AAPL", "MSFT")])
+    (d / "empty.csv").write_text("")
+    (d / "binary.csv").write_bytes(bytes(range(256)) * 8)
+    (d / "subdir").mkdir()
+    normalizer = {"scaler": "window", "log_return": False, "x_loc": [0.0], "x_scale": [0.01], "y_loc": 0.0}
+    transform = {"features": ["Close"], "target": "Close", "window": 10, "horizon": 1, "target_transform": "price"}
+    model = RecurrentForecaster(1, transform={**transform, "normalizer": {**normalizer, "y_scale": 0.01}})
+    state = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams), "loops": {}}
+    state["pytorch-lightning_version"] = pl.__version__
+    torch.save(state, d / "good.ckpt")
+    (d / "truncated.ckpt").write_bytes((d / "good.ckpt").read_bytes()[:2000])
+    torch.save({"weights": [1, 2, 3]}, d / "foreign.ckpt")
+    good = csv("good.csv", prices)
+    t = "train.py"
+    gpu = {} if torch.cuda.is_available() else {"gpu without CUDA": (t, ["trainer=gpu"], "no CUDA device is visible")}
+    return gpu | {
+        "missing file": (t, ["data=csv", f"data.path={d / 'nope.csv'}"], "nope.csv: no such file"),
+        "directory": (t, ["data=csv", f"data.path={d / 'subdir'}"], "is a directory"),
+        "empty file": (t, ["data=csv", f"data.path={d / 'empty.csv'}"], "empty.csv: the file is empty"),
+        "binary file": (t, ["data=csv", f"data.path={d / 'binary.csv'}"], "binary.csv: looks like a binary file"),
+        "unparseable date": (t, ["data=csv", csv("dates.csv", dates)], "unparseable date 'someday' at line 7"),
+        "date column": (t, ["data=csv", good, "data.date_column=Day"], "column 'Day'"),
+        "target column": (t, ["data=csv", good, "data.target=Price"], "column 'Price'; the columns are: Date, Close"),
+        "feature column": (t, ["data=csv", good, "data.features=[Close,Vol]"], "column 'Vol'"),
+        "symbol column": (
+            t,
+            ["data=csv", csv("long.csv", long), "data.symbol_column=ticker", "data.symbol=AAPL"],
+            "column 'ticker'",
+        ),
+        "unknown symbol": (
+            t,
+            ["data=csv", f"data.path={d / 'long.csv'}", "data.symbol_column=symbol", "data.symbol=TSLA"],
+            "data.symbol=TSLA",
+        ),
+        "text in prices": (t, ["data=csv", csv("text.csv", text)], "column 'Close' has text 'n/a?' at line 18"),
+        "inf in prices": (
+            t,
+            ["data=csv", csv("inf.csv", prices.assign(Close=prices["Close"].where(prices.index != 20, np.inf)))],
+            "column 'Close' has an infinite value at line 22",
+        ),
+        "no numbers": (t, ["data=csv", csv("nan.csv", prices.assign(Close=np.nan))], "column 'Close' has no numbers"),
+        "non-positive with log_return": (
+            t,
+            [
+                "data=csv",
+                csv("neg.csv", prices.assign(Close=prices["Close"].where(prices.index != 30, -1.0))),
+                "data.target_transform=log_return",
+                "data.scaler=standard",
+            ],
+            "non-positive value -1",
+        ),
+        "too short": (t, ["data=csv", good, "data.window=280"], "too short for data.window=280"),
+        "split without room": (t, ["data.split=[0.9,0.1,0.0]"], "three positive fractions"),
+        "window zero": (t, ["data.window=0"], "data.window=0 must be at least 1"),
+        "horizon negative": (t, ["data.horizon=-1"], "data.horizon=-1 must be at least 1"),
+        "hidden size zero": (t, ["model.hidden_size=0"], "model.hidden_size=0 must be at least 1"),
+        "unknown cell": (t, ["model.cell=transformer"], "unknown model.cell=transformer"),
+        "resume missing": (t, [f"resume={d / 'gone.ckpt'}"], "gone.ckpt: no such checkpoint file"),
+        "resume truncated": (t, [f"resume={d / 'truncated.ckpt'}"], "truncated.ckpt: not a readable checkpoint"),
+        "resume foreign": (t, [f"resume={d / 'foreign.ckpt'}"], "foreign.ckpt: not a pricernn training checkpoint"),
+        "ckpt missing": ("predict.py", [f"ckpt={d / 'gone.ckpt'}"], "gone.ckpt: no such checkpoint file"),
+        "ckpt truncated": ("predict.py", [f"ckpt={d / 'truncated.ckpt'}"], "not a readable pricernn checkpoint"),
+        "ckpt foreign": ("predict.py", [f"ckpt={d / 'foreign.ckpt'}"], "not a readable pricernn checkpoint"),
+        "ckpt columns": (
+            "predict.py",
+            [f"ckpt={d / 'good.ckpt'}", csv("open.csv", prices.rename(columns={"Close": "Open"}))],
+            "reads columns Close",
+        ),
+    }
+
+
+@pytest.fixture(scope="session")
+def catalogue_results(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, str]]:
+    """Run every catalogue case in its own subprocess, four at a time, once per test session."""
+    d = tmp_path_factory.mktemp("catalogue")
+    cases, results, running = _catalogue(d), {}, {}
+    pending = list(cases)
+    while pending or running:
+        while pending and len(running) < 4:
+            name = pending.pop()
+            script, args, _ = cases[name]
+            running[name] = _start(script, *args, "hydra.run.dir=" + str(d / "runs" / name.replace(" ", "_")), cwd=d)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                results[name] = (subprocess.CompletedProcess(proc.args, proc.returncode, out, err), cases[name][2])
+                del running[name]
+        time.sleep(0.05)
+    return results
+
+
+def _case_names() -> list[str]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:  # building the cases is cheap: files of 300 rows, a tiny model
+        return list(_catalogue(Path(d)))
+
+
+@pytest.mark.parametrize("case", _case_names())
+def test_bad_input_catalogue_one_line_no_traceback(catalogue_results, case):
+    result, needle = catalogue_results[case]
+    assert result.returncode == 2, (result.stdout[-1500:], result.stderr[-1500:])
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and needle in last, last
+
+
+def test_unsorted_and_repeated_dates_train_with_a_warning_that_counts(run_script, tmp_path):
+    prices = load_prices("sp500")[["Close"]].iloc[:400].reset_index().rename(columns={"date": "Date"})
+    messy = pd.concat([prices.iloc[200:], prices.iloc[:200], prices.iloc[[5, 9, 11]]])
+    messy.to_csv(tmp_path / "messy.csv", index=False)
+    result = run_script("train.py", "data=csv", "data.path=messy.csv", "debug=fast", "data.window=10")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    assert "dates were not in order" in out and "3 rows repeat an earlier date" in out
+
+
+# --- interruption and resume ---------------------------------------------------------------------------------
+
+LONG_RUN = ["data.window=20", "model.hidden_size=8", "model.num_layers=1", "trainer.max_epochs=6"]
+LONG_RUN += ["trainer.limit_train_batches=20", "trainer.limit_val_batches=3", "~callbacks.early_stopping"]
+
+
+def test_sigterm_stops_cleanly_and_resume_matches_an_uninterrupted_run(tmp_path):
+    reference = _start("train.py", *LONG_RUN, "hydra.run.dir=reference", cwd=tmp_path)
+    victim = _start("train.py", *LONG_RUN, "hydra.run.dir=victim", cwd=tmp_path)
+    first_epoch_done = tmp_path / "victim" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not first_epoch_done.exists() and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGTERM)
+    out, err = victim.communicate(timeout=120)
+    assert victim.returncode == 143, err[-2000:]
+    assert "Traceback" not in err
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith("interrupted by SIGTERM at epoch") and "resume=" in last_line, last_line
+    state = json.loads((tmp_path / "victim" / "metrics.json").read_text())
+    assert state["status"] == "interrupted" and Path(state["last_checkpoint"]) == first_epoch_done.resolve()
+    assert state["epoch"] < 5  # it really stopped early
+
+    resumed = subprocess.run(
+        [sys.executable, str(SCRIPTS / "train.py"), *LONG_RUN, "hydra.run.dir=resumed", f"resume={first_epoch_done}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert reference.wait(timeout=240) == 0, reference.communicate()[1][-2000:]
+    want = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    got = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert got["epochs"] == want["epochs"] == 6
+    for key in ("val/loss_best", "test/rmse", "test/mae", "test/h5/rmse"):
+        assert got[key] == pytest.approx(want[key], rel=1e-6), key
+    # the resumed run continued the interrupted run's TensorBoard run rather than starting a third
+    runs = list((tmp_path / "outputs" / "tensorboard" / "sp500" / "lstm_w20_hs8_l1").iterdir())
+    assert len(runs) == 2  # reference, and victim + its resumption
+
+
+def test_a_diverging_run_stops_with_a_message_and_keeps_its_best_checkpoint(run_script, tmp_path):
+    # an absurd learning rate without clipping: the loss overflows to inf within a few steps of epoch 1
+    args = ["data.window=10", "model.hidden_size=8", "trainer.max_epochs=3", "trainer.limit_train_batches=10"]
+    result = run_script("train.py", *args, "model.lr=1e30", "trainer.gradient_clip_val=null", "hydra.run.dir=run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: training diverged: the loss became") and "at epoch" in last and "step" in last
+    assert "model.lr" in last and "gradient_clip_val" in last
+
+
+# --- concurrent runs ------------------------------------------------------------------------------------------
+
+
+def test_two_runs_started_at_once_keep_separate_intact_artifacts(tmp_path):
+    procs = [_start("train.py", "debug=tiny", f"seed={s}", cwd=tmp_path) for s in (1, 2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-2000:]
+    runs = sorted((tmp_path / "outputs" / "runs").iterdir())
+    assert len(runs) == 2
+    seeds = {json.loads((r / "metrics.json").read_text())["test/rmse"] for r in runs}
+    assert len(seeds) == 2  # two different models, not one written twice
+    for run in runs:
+        assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+        assert torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    tb = list((tmp_path / "outputs" / "tensorboard" / "sp500" / "lstm_w20_hs8_l1").iterdir())
+    assert len(tb) == 2 and all(any(p.glob("events.out.tfevents.*")) for p in tb)
