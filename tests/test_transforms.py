@@ -12,7 +12,7 @@ def _all_windows(series, val_row, test_row, window, horizon, normalizer):
     starts = window_starts(len(series.dates), window, horizon, val_row, test_row)
     ds = WindowDataset(
         *(torch.tensor(a, dtype=torch.float64) for a in (series.inputs, series.target, series.levels)),
-        torch.as_tensor(starts["test"]),
+        range(starts["test"][0], starts["test"][-1] + 1),
         window,
         horizon,
         normalizer,

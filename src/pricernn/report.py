@@ -134,7 +134,10 @@ def summary(metrics: dict[str, float], period: tuple[str, str], unit: str) -> st
         if p < SIGNIFICANCE and metrics["test/directional_accuracy"] > 0.5
         else ("not distinguishable from a coin" if p >= SIGNIFICANCE else "worse than a coin")
     )
-    rows.append(f"direction right on {100 * metrics['test/directional_accuracy']:.1f}% of days: {coin} (p = {p:.3g})")
+    rows.append(
+        f"direction right on {100 * metrics['test/directional_accuracy']:.1f}% of days: {coin} (p = {p:.3g}); "
+        f"drift, which always bets on the past trend, gets {100 * metrics['drift/directional_accuracy']:.1f}%"
+    )
     lag, corr = int(metrics["test/copy_lag"]), metrics["test/copy_lag_corr"]
     if lag == 1:
         rows.append(

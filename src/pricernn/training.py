@@ -103,6 +103,7 @@ def train(
     ``run_dir`` (config.yaml, checkpoints/, metrics.json, predictions.csv, horizons.csv, figures) and return
     the metrics. TensorBoard logs go to ``<logger.save_dir>/<tb_name>/<tb_version>`` (by default the
     :func:`run_name` and a microsecond time stamp)."""
+    entered = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("threads"):
@@ -141,6 +142,7 @@ def train(
     trainer = pl.Trainer(**cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
 
     started = time.perf_counter()
+    setup_seconds = started - entered
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("resume"), weights_only=True)
     except SystemExit as stop:  # Lightning's graceful stop: Ctrl-C (exit 1) or SIGTERM (SIGTERMException)
@@ -161,6 +163,7 @@ def train(
         {
             "val/loss_best": float(model.val_loss_best.compute()),
             "epochs": int(trainer.current_epoch),
+            "setup_seconds": round(setup_seconds, 3),
             "train_seconds": round(train_seconds, 3),
             "params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
         }
@@ -173,6 +176,7 @@ def train(
         logger.experiment.add_figure(tag, figure, global_step=trainer.global_step)  # also closes the figure
     logger.finalize("success")
 
+    metrics["test_seconds"] = round(time.perf_counter() - started - train_seconds, 3)  # scoring and artifacts
     extra = {"best_checkpoint": best, "split_dates": datamodule.split_dates, "tensorboard_dir": logger.log_dir}
     write_atomic(run_dir / "metrics.json", json.dumps({**metrics, **extra}, indent=2) + "\n")
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))

@@ -105,7 +105,13 @@ class PriceDataModule(pl.LightningDataModule):
         )
         self.datasets = {
             name: WindowDataset(
-                inputs, target, levels, torch.as_tensor(starts[name]), self.window, self.horizon, self.normalizer
+                inputs,
+                target,
+                levels,
+                range(starts[name][0], starts[name][-1] + 1),
+                self.window,
+                self.horizon,
+                self.normalizer,
             )
             for name in SPLITS
         }

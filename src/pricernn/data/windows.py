@@ -17,30 +17,36 @@ def sliding_windows(values: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class WindowDataset(Dataset):
-    """The windows of one split. Index it with one position or a whole list of positions: a list returns the
-    batch in one gather (``x`` (B, W, F), ``y`` (B, H), ``ctx`` (B, 3)), which is how the loaders use it."""
+    """The windows of one split: those starting at rows ``starts`` (a range, so O(1) memory whatever the length).
+
+    Index it with one position or a whole list of positions: a list returns the batch in one gather
+    (``x`` (B, W, F), ``y`` (B, H), ``ctx`` (B, 3)), which is how the loaders use it."""
 
     def __init__(
         self,
         inputs: torch.Tensor,
         target: torch.Tensor,
         levels: torch.Tensor,
-        starts: torch.Tensor,
+        starts: range,
         window: int,
         horizon: int,
         normalizer: Normalizer,
     ) -> None:
         self.window, self.horizon, self.normalizer = window, horizon, normalizer
-        self.starts = starts
+        self.first, self.count = int(starts.start), len(starts)
         self._x = sliding_windows(inputs, window)
         self._y = sliding_windows(target, horizon)
         self._levels = levels
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return self.count
+
+    @property
+    def starts(self) -> torch.Tensor:
+        return torch.arange(self.first, self.first + self.count)
 
     def __getitem__(self, index: int | Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, ...]:
-        start = self.starts[torch.as_tensor(index)]
+        start = torch.as_tensor(index) + self.first
         single = start.dim() == 0
         start = start.reshape(-1)
         x, y = self._x[start], self._y[start + self.window]

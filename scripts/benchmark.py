@@ -1,0 +1,314 @@
+"""Measure what the framework costs over a bare PyTorch loop, in one process, on the embedded data.
+
+    python scripts/benchmark.py [--quick] [--cells rnn,lstm,gru] [--out outputs/benchmark.json]
+
+Every figure is a ratio taken in this one run (ours vs a bare loop on the same model and data), so results
+from noisy machines stay comparable. Sections: train (throughput per cell, fp32 and the fastest settings),
+windowing (time and memory of building windows), inference (one-step and 30-step recursive), end_to_end
+(the default ``scripts/train.py`` run split into phases), machine. ``--quick`` finishes in about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_dir
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from pricernn.data import PriceDataModule
+from pricernn.data.transforms import Normalizer
+from pricernn.data.windows import WindowDataset, sliding_windows
+from pricernn.forecasting import recursive_forecast
+from pricernn.models import CELLS, RecurrentForecaster
+from pricernn.training import train
+
+ROOT = Path(__file__).resolve().parent.parent
+STEP_TIMES: list[tuple[int, float]] = []  # (windows in the batch, seconds) per timed framework step
+
+
+class StepTimer(pl.Callback):
+    """Steady-state step times of the real training path: from one batch end to the next inside an epoch
+    (data fetch, forward, backward, optimiser, logging hooks), skipping the first ``warmup`` steps."""
+
+    def __init__(self, warmup: int = 5) -> None:
+        self.warmup, self.last = warmup, None
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.last = None  # the first batch of an epoch also builds the iterator: not a steady-state step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if self.last is not None and trainer.global_step > self.warmup:
+            STEP_TIMES.append((len(batch[0]), now - self.last))
+        self.last = now
+
+
+def _cfg(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def framework_throughput(cell: str, steps: int, out: Path, *extra: str) -> float:
+    """Training windows per second of ``train()`` (data module, LightningModule, Trainer, logging and
+    checkpointing as scripts/train.py runs them), measured by :class:`StepTimer`."""
+    STEP_TIMES.clear()
+    cfg = _cfg(
+        f"model={cell}",
+        f"logger.save_dir={out / 'tb'}",
+        f"trainer.limit_train_batches={steps}",
+        "trainer.max_epochs=2",
+        "~callbacks.early_stopping",
+        "+callbacks.step_timer._target_=__main__.StepTimer",
+        "evaluation.steps=1",
+        *extra,
+    )
+    with open(os.devnull, "w") as quiet, mock.patch("sys.stdout", quiet):
+        train(cfg, out / f"{cell}_{len(list(out.iterdir()))}")
+    windows, seconds = sum(n for n, _ in STEP_TIMES), sum(t for _, t in STEP_TIMES)
+    return windows / seconds
+
+
+def bare_throughput(cell: str, x: torch.Tensor, y: torch.Tensor, steps: int, warmup: int = 5, bf16: bool = False):
+    """The same model, optimiser, clipping and batch size as the defaults, in a hand-written loop: data as one
+    tensor, batches by index slicing, no DataLoader, no hooks."""
+    torch.manual_seed(0)
+    rnn, head = CELLS[cell](x.shape[-1], 64, 2, batch_first=True), nn.Linear(64, y.shape[-1])
+    params = [*rnn.parameters(), *head.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    order, batch = torch.randperm(len(x)), 64
+    windows, seconds = 0, 0.0
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        idx = order[(step * batch) % (len(x) - batch) :][:batch]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            output, _ = rnn(x[idx])
+            loss = nn.functional.mse_loss(head(output[:, -1]).float(), y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        if step >= warmup:
+            windows, seconds = windows + batch, seconds + time.perf_counter() - start
+    return windows / seconds
+
+
+class PerSample(Dataset):
+    """What most projects write: one window per ``__getitem__``, batches assembled by the default collate."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, ctx: torch.Tensor) -> None:
+        self.x, self.y, self.ctx = x, y, ctx
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.x[i], self.y[i], self.ctx[i]
+
+
+def per_sample_throughput(cell: str, steps: int, out: Path, train_windows) -> float:
+    """The framework path with its whole-tensor loader swapped for a per-sample Dataset + DataLoader."""
+
+    def loader(self):
+        return DataLoader(PerSample(*train_windows), batch_size=self.batch_size, shuffle=True)
+
+    with mock.patch.object(PriceDataModule, "train_dataloader", loader):
+        return framework_throughput(cell, steps, out)
+
+
+def windowing(sizes: list[int], window: int = 60) -> dict:
+    """Seconds and extra resident memory (as a multiple of the series' bytes) to build training windows."""
+    out = {}
+    normalizer = Normalizer("none", False, (0.0,), (1.0,), 0.0, 1.0)
+    for n in sizes:
+        series = torch.randn(n, 1)
+        before = _rss()
+        start = time.perf_counter()
+        dataset = WindowDataset(series, series[:, 0], series[:, 0], range(0, n - window), window, 1, normalizer)
+        batch = dataset[torch.arange(64)]  # one gather, to show the views work
+        seconds = time.perf_counter() - start
+        extra = max(_rss() - before, 0)
+        shares = sliding_windows(series, window).untyped_storage().data_ptr() == series.untyped_storage().data_ptr()
+        out[f"{n:.0e}".replace("+0", "")] = {
+            "points": n,
+            "seconds": round(seconds, 6),
+            "memory_ratio": round(extra / series.nbytes, 4),
+            "shares_storage": bool(shares),
+            "materialised_ratio": window,  # what x.unfold(...).contiguous() would cost: W copies of the series
+        }
+        del dataset, batch, series
+    return out
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def inference(cell: str, steps: int = 30) -> dict:
+    """One-step predictions over every test window and a ``steps``-step recursive forecast from every test
+    origin, against a bare forward pass of the same weights on the same pre-built test windows."""
+    dm = PriceDataModule()
+    dm.setup()
+    model = RecurrentForecaster(1, cell=cell, transform=dm.transform_state()).eval()
+    test = dm.datasets["test"]
+    x, _, ctx = test[torch.arange(len(test))]
+    rnn, head = copy.deepcopy(model.rnn), copy.deepcopy(model.head)
+
+    def timed(fn, repeat: int = 5) -> float:
+        fn()
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    with torch.no_grad():
+        bare = timed(lambda: head(rnn(x)[0][:, -1]))
+        ours = timed(lambda: torch.cat([model.predict_step(b, 0) for b in dm.test_dataloader()]))
+        windows, _, targets = dm.forecast_origins("test", steps)
+        anchor = torch.as_tensor(targets.anchor, dtype=torch.float32)
+        recursive = timed(lambda: recursive_forecast(model, windows, anchor, steps), repeat=2)
+    per_origin_step = recursive / (len(windows) * steps)
+    return {
+        "test_windows": len(x),
+        "bare_one_step_s": round(bare, 5),
+        "framework_one_step_s": round(ours, 5),
+        "one_step_ratio": round(bare / ours, 3),  # framework throughput / bare, like the train ratios
+        "one_step_predictions_per_s": round(len(x) / ours),
+        f"recursive_{steps}_step_s": round(recursive, 4),
+        "recursive_origins": len(windows),
+        "recursive_per_origin_step_vs_bare_one_step": round(per_origin_step / (bare / len(x)), 3),
+    }
+
+
+def end_to_end(quick: bool) -> dict:
+    """Wall time of scripts/train.py in a fresh process, split into phases with the run's own timings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["debug=tiny"] if quick else []
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "train.py"), *args, f"hydra.run.dir={tmp}/run",
+             f"logger.save_dir={tmp}/tb"],
+            check=True, capture_output=True, cwd=tmp,
+        )  # fmt: skip
+        wall = time.perf_counter() - start
+        metrics = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
+    phases = {k: metrics[f"{k}_seconds"] for k in ("setup", "train", "test")}
+    phases["import_and_config"] = wall - sum(phases.values())
+    return {
+        "wall_s": round(wall, 3),
+        **{f"{k}_s": round(v, 3) for k, v in phases.items()},
+        "overhead_share": round(1 - phases["train"] / wall, 3),  # everything that is not fitting
+        "epochs": metrics["epochs"],
+        "config": "debug=tiny" if quick else "defaults",
+    }
+
+
+def machine() -> dict:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": pl.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer steps and sizes: about a minute")
+    parser.add_argument("--cells", default="rnn,lstm,gru")
+    parser.add_argument("--out", default="outputs/benchmark.json")
+    args = parser.parse_args()
+    steps, rounds = (20, 1) if args.quick else (100, 3)
+    cells = args.cells.split(",")
+    result: dict = {"machine": machine(), "quick": args.quick, "train": {}}
+
+    dm = PriceDataModule()
+    dm.setup()
+    train_windows = dm.datasets["train"][torch.arange(len(dm.datasets["train"]))]
+    x, y, _ = train_windows
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for cell in cells:
+            measures = {
+                "bare_windows_per_s": lambda c=cell: bare_throughput(c, x, y, steps),
+                "framework_windows_per_s": lambda c=cell: framework_throughput(c, steps, out),
+                "dataloader_windows_per_s": lambda c=cell: per_sample_throughput(c, steps, out, train_windows),
+                "bare_bf16_windows_per_s": lambda c=cell: bare_throughput(c, x, y, steps, bf16=True),
+                "framework_bf16_windows_per_s": lambda c=cell: framework_throughput(
+                    c, steps, out, "trainer.precision=bf16-mixed"
+                ),
+            }
+            # interleaved rounds, best of each: background noise on a shared machine only ever slows a round down
+            samples: dict[str, list[float]] = {k: [] for k in measures}
+            for _ in range(rounds):
+                for key, measure in measures.items():
+                    samples[key].append(measure())
+            row = {k: max(v) for k, v in samples.items()}
+            row = {k: round(v, 1) for k, v in row.items()}
+            row["ratio"] = round(row["framework_windows_per_s"] / row["bare_windows_per_s"], 3)
+            row["dataloader_ratio"] = round(row["dataloader_windows_per_s"] / row["bare_windows_per_s"], 3)
+            row["bf16_ratio_vs_bare_fp32"] = round(row["framework_bf16_windows_per_s"] / row["bare_windows_per_s"], 3)
+            result["train"][cell] = row
+            print(f"train {cell}: {row}", flush=True)
+    result["windowing"] = windowing([10**5, 10**6] if args.quick else [10**5, 10**6, 10**7])
+    result["inference"] = inference("lstm")
+    result["end_to_end"] = end_to_end(args.quick)
+    result["sweep"] = None  # parallel vs sequential sweep: measured once the joblib launcher lands (issue 5)
+
+    print(report(result))
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written: {path}")
+
+
+def report(r: dict) -> str:
+    lines = [f"pricernn benchmark on {r['machine']['cores']} cores, torch {r['machine']['torch']}"]
+    lines.append(
+        f"{'cell':6}{'bare':>9}{'ours':>9}{'ratio':>7}{'per-sample DL':>15}{'ratio':>7}{'ours bf16':>11}{'vs bare':>9}"
+    )
+    for cell, t in r["train"].items():
+        lines.append(
+            f"{cell:6}{t['bare_windows_per_s']:9.0f}{t['framework_windows_per_s']:9.0f}{t['ratio']:7.2f}"
+            f"{t['dataloader_windows_per_s']:15.0f}{t['dataloader_ratio']:7.2f}{t['framework_bf16_windows_per_s']:11.0f}"
+            f"{t['bf16_ratio_vs_bare_fp32']:9.2f}"
+        )
+    lines.append("(training windows per second, steady state; ratio = ours / bare fp32 loop)")
+    for size, w in r["windowing"].items():
+        lines.append(
+            f"windows over {size} points: {w['seconds'] * 1e3:.2f} ms, extra memory {w['memory_ratio']:.3f}x the series"
+        )
+    i = r["inference"]
+    lines.append(
+        f"inference: {i['test_windows']} one-step test predictions in {i['framework_one_step_s'] * 1e3:.1f} ms "
+        f"(bare {i['bare_one_step_s'] * 1e3:.1f} ms); 30-step recursive from {i['recursive_origins']} origins in "
+        f"{i['recursive_30_step_s']:.3f} s, {i['recursive_per_origin_step_vs_bare_one_step']:.2f}x bare per origin-step"
+    )
+    e = r["end_to_end"]
+    lines.append(
+        f"scripts/train.py ({e['config']}): {e['wall_s']:.1f} s = import+config {e['import_and_config_s']:.1f} + setup "
+        f"{e['setup_s']:.1f} + fit {e['train_s']:.1f} + test {e['test_s']:.1f}; not fitting: {e['overhead_share']:.0%}"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
