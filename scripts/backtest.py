@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from pricernn.backtest import backtest
 from pricernn.errors import strip_debug_flag
-from pricernn.training import run
+from pricernn.training import parallel_jobs, run
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -17,9 +17,11 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 @hydra.main(version_base="1.3", config_path=CONF, config_name="backtest")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
-    return run(cfg, hydra_cfg.runtime.output_dir, multirun=hydra_cfg.mode == RunMode.MULTIRUN, task=backtest)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    return run(cfg, hydra_cfg.runtime.output_dir, multirun, task=backtest, jobs=parallel_jobs(hydra_cfg.launcher))
 
 
 if __name__ == "__main__":
     strip_debug_flag()
+    Path("outputs").mkdir(exist_ok=True)  # SQLite studies (hparams_search=optuna) live here
     main()

@@ -8,7 +8,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from pricernn.errors import strip_debug_flag
-from pricernn.training import run
+from pricernn.training import parallel_jobs, run
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -16,9 +16,11 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 @hydra.main(version_base="1.3", config_path=CONF, config_name="train")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
-    return run(cfg, hydra_cfg.runtime.output_dir, multirun=hydra_cfg.mode == RunMode.MULTIRUN)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    return run(cfg, hydra_cfg.runtime.output_dir, multirun, jobs=parallel_jobs(hydra_cfg.launcher))
 
 
 if __name__ == "__main__":
     strip_debug_flag()
+    Path("outputs").mkdir(exist_ok=True)  # SQLite studies (hparams_search=optuna) live here
     main()

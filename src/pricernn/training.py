@@ -22,8 +22,9 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
 from pytorch_lightning.trainer.states import TrainerStatus
+from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from pricernn.callbacks import TrainingDiverged
@@ -90,6 +91,8 @@ def curated_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    if cfg.trainer.get("enable_progress_bar") is False:  # the configured bar goes too, as Lightning insists
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     for callback in callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str((run_dir / "checkpoints").resolve())
@@ -116,7 +119,8 @@ def train(
     if cfg.trainer.get("deterministic") and torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuDNN RNNs need it to be deterministic
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    if rank_zero_only.rank == 0:
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     datamodule = PriceDataModule(**cfg.data)
     datamodule.setup()
@@ -155,8 +159,9 @@ def train(
     train_seconds = time.perf_counter() - started
 
     best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
-    predicted = torch.cat(trainer.predict(model, dataloaders=datamodule.test_dataloader(), ckpt_path=best))
-    # trainer.predict loaded the best checkpoint's weights into `model`: the multi-step report uses them too
+    if trainer.global_rank > 0:  # under DDP the first process alone scores and writes the artifacts
+        return {}
+    predicted = predict_test(model, datamodule, best)
     report = test_report(model, datamodule, predicted.double().numpy(), title=run_name(cfg), **cfg.evaluation)
     metrics = report.metrics
     metrics.update(
@@ -166,6 +171,7 @@ def train(
             "setup_seconds": round(setup_seconds, 3),
             "train_seconds": round(train_seconds, 3),
             "params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+            "threads": torch.get_num_threads(),
         }
     )
 
@@ -183,6 +189,16 @@ def train(
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
     print(summary(metrics, datamodule.split_dates["test"], datamodule.target), flush=True)
     return metrics
+
+
+@torch.no_grad()
+def predict_test(model: RecurrentForecaster, datamodule: PriceDataModule, checkpoint: str | None) -> torch.Tensor:
+    """Load the best checkpoint's weights into ``model`` (on the CPU) and predict every test window in price
+    units: plain batched inference, the same on one process or after a DDP fit."""
+    if checkpoint:
+        model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
+    model.cpu().eval()
+    return torch.cat([model.predict_step(batch, i) for i, batch in enumerate(datamodule.test_dataloader())])
 
 
 class Interrupted(Exception):
@@ -237,12 +253,24 @@ def _check_same_model(path: str, state: dict[str, Any], model: RecurrentForecast
     check(not differ, f"resume={path}: the checkpoint was trained with {', '.join(differ)}; resume with its options")
 
 
-def run(cfg: DictConfig, run_dir: str | Path, multirun: bool = False, task: Callable = train) -> float:
+def parallel_jobs(launcher: DictConfig | None) -> int:
+    """How many runs a Hydra launcher runs at once on this machine (joblib's ``n_jobs``; 1 otherwise)."""
+    n_jobs = int((launcher or {}).get("n_jobs") or 1)
+    cores = os.cpu_count() or 1
+    return min(cores, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)  # joblib: -1 = all cores, -2 = all but one
+
+
+def run(cfg: DictConfig, run_dir: str | Path, multirun: bool = False, task: Callable = train, jobs: int = 1) -> float:
     """Run ``task(cfg, run_dir)`` (training, or a backtest) and return ``cfg.optimized_metric`` for sweepers.
     A user error ends a single run with one line and exit status 2; inside a sweep it is recorded in the run
-    directory and the sweep goes on."""
+    directory and the sweep goes on. With ``jobs`` runs in parallel and no ``threads`` set, each run gets an
+    equal share of the cores, so parallel runs do not oversubscribe them."""
+    if jobs > 1 and not cfg.get("threads"):
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
     try:
         metrics = task(cfg, run_dir)
+        if not metrics:  # a DDP process other than the first: it trained, the first one reports
+            return math.nan
     except Interrupted as stop:  # the user or the scheduler wants everything to stop, sweeps included
         print(f"{stop}", file=sys.stderr, flush=True)
         sys.exit(stop.exit_code)

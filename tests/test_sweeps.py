@@ -1,0 +1,122 @@
+"""Sweeps through Hydra's launchers and sweeper, the leaderboard, and DDP through Lightning."""
+
+import json
+import os
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from pricernn.leaderboard import collect, leaderboard, repeats, write
+
+FAST = ["debug=fast", "data.window=10"]
+
+
+def _sweep_dir(tmp_path: Path) -> Path:
+    (sweep,) = (tmp_path / "outputs" / "multirun").iterdir()
+    return sweep
+
+
+def test_joblib_sweep_runs_in_parallel_with_a_share_of_the_cores_and_survives_a_failing_run(run_script, tmp_path):
+    result = run_script("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=rnn",
+                        "debug=fast", "data.window=10,5000")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sweep finished: 1 runs done, 1 failed" in result.stdout
+    assert "failed: job 1: the series has 5031 rows, too short for data.window=5000" in result.stdout
+    sweep = _sweep_dir(tmp_path)
+    metrics = json.loads((sweep / "0" / "metrics.json").read_text())
+    assert metrics["threads"] == max(1, (os.cpu_count() or 1) // 2)  # two jobs share the cores
+    assert "too short" in json.loads((sweep / "1" / "failed.json").read_text())["error"]
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    assert list(board["status"]) == ["done", "failed", "baseline"]
+
+
+def test_submitit_local_sweep(run_script, tmp_path):
+    result = run_script("train.py", "-m", "hydra/launcher=submitit_local", "model=rnn,gru", *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = _sweep_dir(tmp_path)
+    for job in ("0", "1"):
+        assert json.loads((sweep / job / "metrics.json").read_text())["epochs"] == 1
+    assert "sweep finished: 2 runs done, 0 failed" in result.stdout
+
+
+def test_optuna_search_persists_its_study_in_sqlite_and_resumes(run_script, tmp_path):
+    args = ["-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", "debug=fast"]
+    first = run_script("train.py", *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    storage = f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}"
+    study = optuna.load_study(study_name="pricernn_search", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    # the objective is each run's validation metric, as its metrics.json records it
+    runs = sorted((tmp_path / "outputs" / "multirun").glob("*/[0-9]*/metrics.json"))
+    assert sorted(t.value for t in study.trials) == pytest.approx(
+        sorted(json.loads(p.read_text())["val/loss_best"] for p in runs)
+    )
+    again = run_script("train.py", *args)  # the same command adds to the same study
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(optuna.load_study(study_name="pricernn_search", storage=storage).trials) == 6
+
+
+def _fake_run(root: Path, job: str, overrides: list[str], metrics: dict | None = None, error: str | None = None):
+    d = root / job
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if metrics is not None:
+        (d / "metrics.json").write_text(json.dumps(metrics))
+    if error is not None:
+        (d / "failed.json").write_text(json.dumps({"error": error}))
+
+
+def _metrics(val: float, rmse: float) -> dict:
+    return {"val/loss_best": val, "test/rmse": rmse, "test/rmse_ratio_naive": rmse / 20.0, "naive/rmse": 20.0,
+            "naive/mae": 13.0, "test/mae": rmse * 0.65, "epochs": 5, "train_seconds": 1.0, "params": 100}  # fmt: skip
+
+
+def test_leaderboard_orders_by_validation_loss_and_aggregates_repeats(tmp_path, run_script):
+    root = tmp_path / "sweep"
+    _fake_run(root, "0", ["model=gru", "seed=0"], _metrics(0.30, 19.0))
+    _fake_run(root, "1", ["model=gru", "seed=1"], _metrics(0.34, 21.0))
+    _fake_run(root, "2", ["model=lstm", "seed=0"], _metrics(0.20, 20.5))
+    _fake_run(root, "3", ["model=lstm", "seed=1"], _metrics(0.22, 20.1))
+    _fake_run(root, "4", ["model=rnn", "seed=0"], error="diverged")
+    _fake_run(root, "5", ["model=rnn", "seed=1"])  # still running: no metrics yet
+    (root / "6" / ".hydra").mkdir(parents=True)  # a job Hydra has only just created
+    board = leaderboard(collect(root))
+    assert list(board["job"]) == ["2", "3", "0", "1", "4", "5", "naive"]
+    assert list(board["status"]) == ["done"] * 4 + ["failed", "running", "baseline"]
+    assert board.iloc[-1]["test_rmse"] == 20.0 and board.iloc[-1]["ratio_naive"] == 1.0
+    grouped = repeats(collect(root)).set_index("model")
+    assert list(grouped.index) == ["lstm", "gru"]  # best mean validation loss first
+    assert grouped.loc["gru", "repeats"] == 2
+    assert grouped.loc["gru", "test_rmse_mean"] == pytest.approx(20.0)
+    assert grouped.loc["gru", "test_rmse_std"] == pytest.approx(2**0.5)  # sample std of 19 and 21
+
+    result = run_script("compare.py", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "failed: job 4: diverged" in result.stdout and "Repeats" in result.stdout
+    assert (root / "leaderboard.md").read_text().startswith("| job | model | seed | status |")
+    assert pd.read_csv(root / "repeats.csv")["repeats"].tolist() == [2, 2]
+    assert run_script("compare.py", str(tmp_path / "nope")).returncode == 2
+
+
+def test_write_works_on_a_sweep_without_repeats(tmp_path):
+    _fake_run(tmp_path, "0", ["model=gru"], _metrics(0.3, 19.0))
+    board, grouped = write(tmp_path)
+    assert grouped is None and (tmp_path / "leaderboard.csv").is_file()
+
+
+def test_ddp_with_two_cpu_processes_gives_the_artifacts_of_a_single_process_run(run_script, tmp_path):
+    ddp = run_script("train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", *FAST,
+                     "hydra.run.dir=ddp")  # fmt: skip
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = run_script("train.py", *FAST, "hydra.run.dir=single")
+    assert single.returncode == 0, single.stderr[-3000:]
+
+    def artifacts(d: str) -> set[str]:
+        return {str(p.relative_to(tmp_path / d)) for p in (tmp_path / d).rglob("*") if ".hydra" not in p.parts}
+
+    assert artifacts("single") <= artifacts("ddp")  # plus the second process's log
+    ddp_metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert set(json.loads((tmp_path / "single" / "metrics.json").read_text())) == set(ddp_metrics)
+    assert ddp_metrics["epochs"] == 1 and ddp_metrics["test/rmse"] > 0
