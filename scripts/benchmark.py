@@ -5,7 +5,8 @@
 Every figure is a ratio taken in this one run (ours vs a bare loop on the same model and data), so results
 from noisy machines stay comparable. Sections: train (throughput per cell, fp32 and the fastest settings),
 windowing (time and memory of building windows), inference (one-step and 30-step recursive), end_to_end
-(the default ``scripts/train.py`` run split into phases), machine. ``--quick`` finishes in about a minute.
+(the default ``scripts/train.py`` run split into phases), sweep (a grid with the joblib launcher vs the
+sequential one), machine. ``--quick`` finishes in about a minute.
 """
 
 from __future__ import annotations
@@ -218,6 +219,31 @@ def end_to_end(quick: bool) -> dict:
     }
 
 
+def sweep(quick: bool) -> dict:
+    """Wall time of one grid with Hydra's basic (sequential) launcher and with the joblib launcher (one job per
+    core, each with its share of threads), each in a fresh process."""
+    grid = ["model=rnn,lstm,gru", "data.window=20,30"] + ([] if quick else ["model.hidden_size=16,32"])
+    runs = 6 if quick else 12
+    common = ["trainer.max_epochs=2", "trainer.limit_train_batches=20", "trainer.limit_val_batches=2",
+              "evaluation.steps=1", "~callbacks.early_stopping"]  # fmt: skip
+    walls = {}
+    for name, launcher in (("sequential", []), ("joblib", ["hydra/launcher=joblib"])):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", *launcher, *grid, *common,
+                 f"hydra.sweep.dir={tmp}/sweep", f"logger.save_dir={tmp}/tb"],
+                check=True, capture_output=True, cwd=tmp,
+            )  # fmt: skip
+            walls[name] = time.perf_counter() - start
+    return {
+        "runs": runs,
+        "sequential_s": round(walls["sequential"], 2),
+        "joblib_s": round(walls["joblib"], 2),
+        "ratio": round(walls["joblib"] / walls["sequential"], 3),  # target: at most 0.6 on 2 cores
+    }
+
+
 def machine() -> dict:
     return {
         "python": platform.python_version(),
@@ -271,7 +297,7 @@ def main() -> None:
     result["windowing"] = windowing([10**5, 10**6] if args.quick else [10**5, 10**6, 10**7])
     result["inference"] = inference("lstm")
     result["end_to_end"] = end_to_end(args.quick)
-    result["sweep"] = None  # parallel vs sequential sweep: measured once the joblib launcher lands (issue 5)
+    result["sweep"] = sweep(args.quick)
 
     print(report(result))
     path = Path(args.out)
@@ -306,6 +332,11 @@ def report(r: dict) -> str:
     lines.append(
         f"scripts/train.py ({e['config']}): {e['wall_s']:.1f} s = import+config {e['import_and_config_s']:.1f} + setup "
         f"{e['setup_s']:.1f} + fit {e['train_s']:.1f} + test {e['test_s']:.1f}; not fitting: {e['overhead_share']:.0%}"
+    )
+    w = r["sweep"]
+    lines.append(
+        f"sweep of {w['runs']} runs: sequential {w['sequential_s']:.1f} s, joblib {w['joblib_s']:.1f} s, "
+        f"ratio {w['ratio']:.2f}"
     )
     return "\n".join(lines)
 

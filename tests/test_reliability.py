@@ -120,11 +120,16 @@ def _catalogue(d: Path) -> dict[str, tuple[str, list[str], str]]:
 
 
 @pytest.fixture(scope="session")
-def catalogue_results(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, str]]:
-    """Run every catalogue case in its own subprocess, four at a time, once per test session."""
+def catalogue_results(request, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, str]]:
+    """Run each selected catalogue case in its own subprocess, four at a time, once per test session."""
     d = tmp_path_factory.mktemp("catalogue")
     cases, results, running = _catalogue(d), {}, {}
-    pending = list(cases)
+    selected = {
+        item.callspec.params["case"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_bad_input_catalogue_one_line_no_traceback"
+    }
+    pending = [name for name in cases if name in selected]
     while pending or running:
         while pending and len(running) < 4:
             name = pending.pop()
@@ -146,7 +151,15 @@ def _case_names() -> list[str]:
         return list(_catalogue(Path(d)))
 
 
-@pytest.mark.parametrize("case", _case_names())
+# Each case costs a fresh interpreter (~5 s of imports on 2 cores): the default run takes one case of each
+# kind; `pytest -m slow` runs the whole catalogue (tests/test_sources.py checks every case in-process too).
+DEFAULT_CASES = {"missing file", "binary file", "text in prices", "too short", "unknown cell", "resume truncated",
+                 "ckpt columns", "gpu without CUDA"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case", [c if c in DEFAULT_CASES else pytest.param(c, marks=pytest.mark.slow) for c in _case_names()]
+)
 def test_bad_input_catalogue_one_line_no_traceback(catalogue_results, case):
     result, needle = catalogue_results[case]
     assert result.returncode == 2, (result.stdout[-1500:], result.stderr[-1500:])
