@@ -21,7 +21,7 @@ from pricernn.data import PriceDataModule
 from pricernn.data.preprocess import split_rows
 from pricernn.errors import check
 from pricernn.files import write_atomic
-from pricernn.plots import backtest_figure
+from pricernn.plots import backtest_figure, render
 from pricernn.training import run_name, time_stamp, train
 
 log = logging.getLogger("pricernn")
@@ -72,8 +72,7 @@ def backtest(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     write_atomic(run_dir / "folds.csv", folds.to_csv(index=False, float_format="%.6g"))
     write_atomic(run_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
     figure = backtest_figure(folds, f"Walk-forward backtest, {run_name(cfg)}", cfg.data.target)
-    figure.savefig(run_dir / "backtest.png", dpi=110)
-    _log_summary(cfg, name, f"{stamp}_summary", folds, summary, figure)
+    _log_summary(cfg, name, f"{stamp}_summary", folds, summary, render(figure, run_dir / "backtest.png"))
     print(report(folds, summary, steps), flush=True)
     return summary
 
@@ -111,12 +110,14 @@ def report(folds: pd.DataFrame, summary: dict[str, float], steps: int) -> str:
     return "\n".join(lines)
 
 
-def _log_summary(cfg: DictConfig, name: str, version: str, folds: pd.DataFrame, summary: dict, figure) -> None:
+def _log_summary(
+    cfg: DictConfig, name: str, version: str, folds: pd.DataFrame, summary: dict, pixels: np.ndarray
+) -> None:
     from hydra.utils import instantiate
 
     logger = instantiate(cfg.logger, name=name, version=version)
     for r in folds.itertuples():
         logger.log_metrics({"backtest/fold_skill": r.skill, "backtest/fold_rmse_ratio": r.rmse / r.naive_rmse}, r.fold)
     logger.log_metrics(summary, step=len(folds))
-    logger.experiment.add_figure("backtest/folds", figure, global_step=len(folds))
+    logger.experiment.add_image("backtest/folds", pixels, global_step=len(folds), dataformats="HWC")
     logger.finalize("success")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless: runs on servers and in CI
@@ -112,3 +114,14 @@ def backtest_figure(folds: pd.DataFrame, title: str, unit: str) -> Figure:
     bottom.set_xticks(x, [f"{s}\n{e}" for s, e in zip(folds["test_start"], folds["test_end"], strict=True)], fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def render(figure: Figure, path: Path, dpi: int = 110) -> np.ndarray:
+    """Draw ``figure`` once, save it as a PNG at ``path`` and return its pixels (H, W, 3) for TensorBoard
+    (``savefig`` and ``add_figure`` would each draw it again), then close it."""
+    figure.set_dpi(dpi)
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    plt.imsave(path, pixels)
+    plt.close(figure)
+    return pixels

@@ -32,12 +32,15 @@ from pricernn.data import PriceDataModule
 from pricernn.errors import UserError, check, debug_enabled, first_line
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
+from pricernn.plots import render
 from pricernn.report import summary, test_report
 
 log = logging.getLogger("pricernn")
 
 # Batches here are tensor slices made in the main process; worker processes would only add overhead.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+# Training loss is logged per epoch, not per step, so Lightning's logging interval does not apply.
+warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")
 # A resumed run writes on into its own checkpoint folder, which is meant to be non-empty.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 # Lightning 2.6 calls a torch pytree API that torch 2.10+ deprecates; harmless, and not ours to fix.
@@ -177,9 +180,9 @@ def train(
 
     logger.log_metrics({k: v for k, v in metrics.items() if "/" in k}, step=trainer.global_step)
     for name, figure in report.figures.items():
-        figure.savefig(run_dir / f"{name}.png", dpi=110)
+        pixels = render(figure, run_dir / f"{name}.png")
         tag = f"test/{name.removeprefix('test_')}"
-        logger.experiment.add_figure(tag, figure, global_step=trainer.global_step)  # also closes the figure
+        logger.experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
     logger.finalize("success")
 
     metrics["test_seconds"] = round(time.perf_counter() - started - train_seconds, 3)  # scoring and artifacts

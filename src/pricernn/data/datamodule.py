@@ -185,5 +185,12 @@ class PriceDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return batch_loader(self.datasets["test"], self.eval_batch_size, shuffle=False, pin_memory=self.pin_memory)
 
+    def transfer_batch_to_device(self, batch: tuple[torch.Tensor, ...], device: torch.device, dataloader_idx: int):
+        # Batches are tuples of tensors: move them directly (non-blocking from pinned memory) instead of
+        # Lightning's generic walk over arbitrary collections; on the CPU there is nothing to move.
+        if device.type == "cpu":
+            return batch
+        return tuple(t.to(device, non_blocking=True) for t in batch)
+
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()

@@ -69,13 +69,6 @@ class RecurrentForecaster(pl.LightningModule):
             raise UserError("this model was built without a data transform, so it cannot report prices")
         return self.normalizer.to_price(y_norm, ctx)
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # Batches are tuples of tensors: move them directly (non-blocking from pinned memory) instead of
-        # Lightning's generic walk over arbitrary collections, which costs ~0.1 ms a step; on the CPU, do nothing.
-        if device.type == "cpu":
-            return batch
-        return tuple(t.to(device, non_blocking=True) for t in batch)
-
     # --- steps -------------------------------------------------------------------------------------------------
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
