@@ -7,15 +7,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from pricernn.backtest import backtest
 from pricernn.errors import strip_debug_flag
-from pricernn.training import parallel_jobs, run
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONF, config_name="backtest")
 def main(cfg: DictConfig) -> float:
+    from pricernn.backtest import backtest  # imported here for the reason given in scripts/train.py
+    from pricernn.training import parallel_jobs, run
+
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     return run(cfg, hydra_cfg.runtime.output_dir, multirun, task=backtest, jobs=parallel_jobs(hydra_cfg.launcher))

@@ -8,13 +8,16 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from pricernn.errors import strip_debug_flag
-from pricernn.training import parallel_jobs, run
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONF, config_name="train")
 def main(cfg: DictConfig) -> float:
+    # Imported here, not above: a parallel sweep's launcher then starts its workers at once instead of first
+    # spending ~5 s importing torch and Lightning that only the workers use.
+    from pricernn.training import parallel_jobs, run
+
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     return run(cfg, hydra_cfg.runtime.output_dir, multirun, jobs=parallel_jobs(hydra_cfg.launcher))
