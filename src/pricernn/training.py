@@ -25,15 +25,15 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities import rank_zero_only
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from pricernn.callbacks import TrainingDiverged
 from pricernn.data import PriceDataModule
-from pricernn.errors import UserError, check, debug_enabled, first_line
+from pricernn.errors import UserError, check, debug_enabled
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
 from pricernn.report import summary, test_report
+from pricernn.resume import Interrupted, check_same_model, interrupted, read_checkpoint
 
 log = logging.getLogger("pricernn")
 
@@ -137,7 +137,7 @@ def train(
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     tb = {"name": tb_name or run_name(cfg), "version": tb_version or time_stamp()}
     if resumed is not None:
-        _check_same_model(cfg.resume, resumed, model)
+        check_same_model(cfg.resume, resumed, model)
         # continue the interrupted run where it was: its checkpoint folder (so the best-so-far is remembered)
         # and its TensorBoard run (so the curves continue)
         if checkpoint is not None:
@@ -155,7 +155,7 @@ def train(
     except SystemExit as stop:  # Lightning's graceful stop: Ctrl-C (exit 1) or SIGTERM (SIGTERMException)
         if trainer.state.status != TrainerStatus.INTERRUPTED:
             raise
-        raise _interrupted(stop, trainer, checkpoint, run_dir) from None
+        raise interrupted(stop, trainer, checkpoint, run_dir) from None
     except TrainingDiverged as err:
         kept = checkpoint.best_model_path if checkpoint else ""
         raise TrainingDiverged(f"{err}; best checkpoint so far: {kept or 'none (no epoch finished)'}") from None
@@ -202,58 +202,6 @@ def predict_test(model: RecurrentForecaster, datamodule: PriceDataModule, checkp
         model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
     model.cpu().eval()
     return torch.cat([model.predict_step(batch, i) for i, batch in enumerate(datamodule.test_dataloader())])
-
-
-class Interrupted(Exception):
-    """Training stopped on Ctrl-C or SIGTERM; ``exit_code`` is 130 or 143 (128 + the signal number)."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def _interrupted(stop: SystemExit, trainer: pl.Trainer, checkpoint: ModelCheckpoint | None, run_dir: Path):
-    """Record what is known about an interrupted run (Lightning has already flushed the logger)."""
-    sigterm = isinstance(stop, SIGTERMException)
-    last = checkpoint.last_model_path if checkpoint else ""
-    state = {
-        "status": "interrupted",
-        "signal": "SIGTERM" if sigterm else "SIGINT",
-        "epoch": trainer.current_epoch,
-        "global_step": trainer.global_step,
-        "last_checkpoint": last or None,
-        "best_checkpoint": (checkpoint.best_model_path or None) if checkpoint else None,
-        **{k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
-    }
-    write_atomic(run_dir / "metrics.json", json.dumps(state, indent=2) + "\n")
-    then = f"resume with resume={last}" if last else "no epoch had finished, so there is nothing to resume"
-    message = f"interrupted by {state['signal']} at epoch {trainer.current_epoch}, step {trainer.global_step}: {then}"
-    return Interrupted(message, 143 if sigterm else 130)
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a training checkpoint to resume from, safely (``weights_only``), or fail with one line."""
-    file = Path(str(path)).expanduser()
-    check(file.is_file(), f"resume={path}: no such checkpoint file")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated, foreign or hand-edited files fail in many ways
-        raise UserError(f"resume={path}: not a readable checkpoint ({first_line(err)})") from err
-    check(
-        isinstance(state, dict) and "loops" in state and "transform" in state.get("hyper_parameters", {}),
-        f"resume={path}: not a pricernn training checkpoint (no training state or data transform in it)",
-    )
-    return state
-
-
-def _check_same_model(path: str, state: dict[str, Any], model: RecurrentForecaster) -> None:
-    saved, wanted = state["hyper_parameters"], model.hparams
-    keys = ("cell", "hidden_size", "num_layers", "n_features", "horizon")
-    differ = [f"{k}={saved.get(k)} (config: {wanted[k]})" for k in keys if saved.get(k) != wanted[k]]
-    saved_window, window = saved["transform"].get("window"), wanted["transform"]["window"]
-    if saved_window != window:
-        differ.append(f"window={saved_window} (config: {window})")
-    check(not differ, f"resume={path}: the checkpoint was trained with {', '.join(differ)}; resume with its options")
 
 
 def parallel_jobs(launcher: DictConfig | None) -> int:
