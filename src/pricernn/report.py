@@ -29,7 +29,7 @@ class TestReport:
     figures: dict[str, Figure] = field(default_factory=dict)
 
 
-def test_report(
+def build_report(
     model: RecurrentForecaster,
     datamodule: PriceDataModule,
     predicted: np.ndarray,

@@ -32,7 +32,7 @@ from pricernn.errors import UserError, check, debug_enabled
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
-from pricernn.report import summary, test_report
+from pricernn.report import build_report, summary
 from pricernn.resume import Interrupted, check_same_model, interrupted, read_checkpoint
 
 log = logging.getLogger("pricernn")
@@ -165,7 +165,7 @@ def train(
     if trainer.global_rank > 0:  # under DDP the first process alone scores and writes the artifacts
         return {}
     predicted = predict_test(model, datamodule, best)
-    report = test_report(model, datamodule, predicted.double().numpy(), title=run_name(cfg), **cfg.evaluation)
+    report = build_report(model, datamodule, predicted.double().numpy(), title=run_name(cfg), **cfg.evaluation)
     metrics = report.metrics
     metrics.update(
         {
