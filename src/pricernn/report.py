@@ -22,7 +22,7 @@ NAMES = {"test": "model", "naive": "naive", "drift": "drift", "ma": "moving avg"
 
 
 @dataclass
-class TestReport:
+class Report:
     metrics: dict[str, float]
     predictions: pd.DataFrame  # one row per test target: date, (horizon), actual, predicted, naive
     horizons: pd.DataFrame  # one row per horizon of the recursive evaluation
@@ -37,7 +37,7 @@ def build_report(
     ma_window: int = 20,
     fan_origins: int = 12,
     title: str = "",
-) -> TestReport:
+) -> Report:
     """Score ``predicted`` (the model's (M, H) forecasts of every test window) and the model's recursive
     ``steps``-step forecasts from every test origin, against naive, drift and moving-average forecasts."""
     targets = datamodule.targets("test")
@@ -86,7 +86,7 @@ def build_report(
             datamodule.target,
         ),
     }
-    return TestReport(metrics, _predictions_frame(targets, predicted), horizons, figures)
+    return Report(metrics, _predictions_frame(targets, predicted), horizons, figures)
 
 
 def _predictions_frame(targets, predicted: np.ndarray) -> pd.DataFrame:
