@@ -1,12 +1,13 @@
 """Measure what the framework costs over a bare PyTorch loop, in one process, on the embedded data.
 
-    python scripts/benchmark.py [--quick] [--cells rnn,lstm,gru] [--out outputs/benchmark.json]
+    python scripts/benchmark.py [--quick | --tiny] [--cells rnn,lstm,gru] [--out outputs/benchmark.json]
 
 Every figure is a ratio taken in this one run (ours vs a bare loop on the same model and data), so results
 from noisy machines stay comparable. Sections: train (throughput per cell, fp32 and the fastest settings),
 windowing (time and memory of building windows), inference (one-step and 30-step recursive), end_to_end
 (the default ``scripts/train.py`` run split into phases), sweep (a grid with the joblib launcher vs the
-sequential one), machine. ``--quick`` finishes in about a minute.
+sequential one), machine. ``--quick`` finishes in about a minute; ``--tiny`` (for the test suite) checks that
+every figure is produced, with sizes too small for the figures to mean anything.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import platform
 import subprocess
@@ -37,6 +39,16 @@ from pricernn.models import CELLS, RecurrentForecaster
 from pricernn.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
+SHORT_RUNS = ["trainer.max_epochs=2", "trainer.limit_train_batches=20", "trainer.limit_val_batches=2",
+              "evaluation.steps=1", "~callbacks.early_stopping"]  # fmt: skip
+SIZES = {  # steps and rounds per throughput figure, windowing sizes, the end-to-end run, the sweep grid
+    "full": {"steps": 100, "rounds": 3, "points": [10**5, 10**6, 10**7], "run": [],
+             "grid": ["model=rnn,lstm,gru", "data.window=20,30", "model.hidden_size=16,32", *SHORT_RUNS]},
+    "quick": {"steps": 20, "rounds": 1, "points": [10**5, 10**6], "run": ["debug=tiny"],
+              "grid": ["model=rnn,lstm,gru", "data.window=20,30", *SHORT_RUNS]},
+    "tiny": {"steps": 5, "rounds": 1, "points": [10**4], "run": ["debug=fast"],
+             "grid": ["model=rnn,gru", "debug=fast", "evaluation.steps=1"]},
+}  # fmt: skip
 STEP_TIMES: list[tuple[int, float]] = []  # (windows in the batch, seconds) per timed framework step
 
 
@@ -190,16 +202,16 @@ def inference(cell: str, steps: int = 30) -> dict:
         "framework_one_step_s": round(ours, 5),
         "one_step_ratio": round(bare / ours, 3),  # framework throughput / bare, like the train ratios
         "one_step_predictions_per_s": round(len(x) / ours),
-        f"recursive_{steps}_step_s": round(recursive, 4),
+        "recursive_steps": steps,
+        "recursive_s": round(recursive, 4),
         "recursive_origins": len(windows),
         "recursive_per_origin_step_vs_bare_one_step": round(per_origin_step / (bare / len(x)), 3),
     }
 
 
-def end_to_end(quick: bool) -> dict:
+def end_to_end(args: list[str]) -> dict:
     """Wall time of scripts/train.py in a fresh process, split into phases with the run's own timings."""
     with tempfile.TemporaryDirectory() as tmp:
-        args = ["debug=tiny"] if quick else []
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, str(ROOT / "scripts" / "train.py"), *args, f"hydra.run.dir={tmp}/run",
@@ -215,23 +227,20 @@ def end_to_end(quick: bool) -> dict:
         **{f"{k}_s": round(v, 3) for k, v in phases.items()},
         "overhead_share": round(1 - phases["train"] / wall, 3),  # everything that is not fitting
         "epochs": metrics["epochs"],
-        "config": "debug=tiny" if quick else "defaults",
+        "config": " ".join(args) or "defaults",
     }
 
 
-def sweep(quick: bool) -> dict:
+def sweep(grid: list[str]) -> dict:
     """Wall time of one grid with Hydra's basic (sequential) launcher and with the joblib launcher (one job per
     core, each with its share of threads), each in a fresh process."""
-    grid = ["model=rnn,lstm,gru", "data.window=20,30"] + ([] if quick else ["model.hidden_size=16,32"])
-    runs = 6 if quick else 12
-    common = ["trainer.max_epochs=2", "trainer.limit_train_batches=20", "trainer.limit_val_batches=2",
-              "evaluation.steps=1", "~callbacks.early_stopping"]  # fmt: skip
+    runs = math.prod(len(arg.split("=", 1)[1].split(",")) for arg in grid)
     walls = {}
     for name, launcher in (("sequential", []), ("joblib", ["hydra/launcher=joblib"])):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", *launcher, *grid, *common,
+                [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", *launcher, *grid,
                  f"hydra.sweep.dir={tmp}/sweep", f"logger.save_dir={tmp}/tb"],
                 check=True, capture_output=True, cwd=tmp,
             )  # fmt: skip
@@ -258,13 +267,17 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer steps and sizes: about a minute")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="fewer steps and sizes: about a minute")
+    size.add_argument("--tiny", action="store_true", help="every figure, meaningless sizes: for the test suite")
     parser.add_argument("--cells", default="rnn,lstm,gru")
     parser.add_argument("--out", default="outputs/benchmark.json")
     args = parser.parse_args()
-    steps, rounds = (20, 1) if args.quick else (100, 3)
+    size = "tiny" if args.tiny else "quick" if args.quick else "full"
+    spec = SIZES[size]
+    steps, rounds = spec["steps"], spec["rounds"]
     cells = args.cells.split(",")
-    result: dict = {"machine": machine(), "quick": args.quick, "train": {}}
+    result: dict = {"machine": machine(), "size": size, "train": {}}
 
     dm = PriceDataModule()
     dm.setup()
@@ -294,10 +307,10 @@ def main() -> None:
             row["bf16_ratio_vs_bare_fp32"] = round(row["framework_bf16_windows_per_s"] / row["bare_windows_per_s"], 3)
             result["train"][cell] = row
             print(f"train {cell}: {row}", flush=True)
-    result["windowing"] = windowing([10**5, 10**6] if args.quick else [10**5, 10**6, 10**7])
-    result["inference"] = inference("lstm")
-    result["end_to_end"] = end_to_end(args.quick)
-    result["sweep"] = sweep(args.quick)
+    result["windowing"] = windowing(spec["points"])
+    result["inference"] = inference("lstm", 5 if size == "tiny" else 30)
+    result["end_to_end"] = end_to_end(spec["run"])
+    result["sweep"] = sweep(spec["grid"])
 
     print(report(result))
     path = Path(args.out)
@@ -325,8 +338,9 @@ def report(r: dict) -> str:
     i = r["inference"]
     lines.append(
         f"inference: {i['test_windows']} one-step test predictions in {i['framework_one_step_s'] * 1e3:.1f} ms "
-        f"(bare {i['bare_one_step_s'] * 1e3:.1f} ms); 30-step recursive from {i['recursive_origins']} origins in "
-        f"{i['recursive_30_step_s']:.3f} s, {i['recursive_per_origin_step_vs_bare_one_step']:.2f}x bare per origin-step"
+        f"(bare {i['bare_one_step_s'] * 1e3:.1f} ms); {i['recursive_steps']}-step recursive from "
+        f"{i['recursive_origins']} origins in {i['recursive_s']:.3f} s, "
+        f"{i['recursive_per_origin_step_vs_bare_one_step']:.2f}x bare per origin-step"
     )
     e = r["end_to_end"]
     lines.append(
