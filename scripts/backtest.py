@@ -15,11 +15,11 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 @hydra.main(version_base="1.3", config_path=CONF, config_name="backtest")
 def main(cfg: DictConfig) -> float:
     from pricernn.backtest import backtest  # imported here for the reason given in scripts/train.py
-    from pricernn.training import parallel_jobs, run
+    from pricernn.training import launcher_threads, run
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    return run(cfg, hydra_cfg.runtime.output_dir, multirun, task=backtest, jobs=parallel_jobs(hydra_cfg.launcher))
+    return run(cfg, hydra_cfg.runtime.output_dir, multirun, task=backtest, threads=launcher_threads(hydra_cfg.launcher))
 
 
 if __name__ == "__main__":

@@ -16,11 +16,11 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 def main(cfg: DictConfig) -> float:
     # Imported here, not above: a parallel sweep's launcher then starts its workers at once instead of first
     # spending ~5 s importing torch and Lightning that only the workers use.
-    from pricernn.training import parallel_jobs, run
+    from pricernn.training import launcher_threads, run
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    return run(cfg, hydra_cfg.runtime.output_dir, multirun, jobs=parallel_jobs(hydra_cfg.launcher))
+    return run(cfg, hydra_cfg.runtime.output_dir, multirun, threads=launcher_threads(hydra_cfg.launcher))
 
 
 if __name__ == "__main__":

@@ -122,3 +122,17 @@ def test_ddp_with_two_cpu_processes_gives_the_artifacts_of_a_single_process_run(
     ddp_metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert set(json.loads((tmp_path / "single" / "metrics.json").read_text())) == set(ddp_metrics)
     assert ddp_metrics["epochs"] == 1 and ddp_metrics["test/rmse"] > 0
+
+
+def test_launcher_threads_share_the_cores_among_parallel_runs(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from pricernn.training import launcher_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert launcher_threads(OmegaConf.create({"n_jobs": -1})) == 1  # joblib's default: one run per core
+    assert launcher_threads(OmegaConf.create({"n_jobs": 2})) == 4
+    assert launcher_threads(OmegaConf.create({"n_jobs": -3})) == 1  # 6 jobs on 8 cores
+    assert launcher_threads(OmegaConf.create({"cpus_per_task": 4, "tasks_per_node": 1})) == 4  # submitit
+    assert launcher_threads(OmegaConf.create({"_target_": "basic"})) is None
+    assert launcher_threads(None) is None

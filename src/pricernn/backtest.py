@@ -73,7 +73,7 @@ def backtest(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
     write_atomic(run_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
     figure = backtest_figure(folds, f"Walk-forward backtest, {run_name(cfg)}", cfg.data.target)
     _log_summary(cfg, name, f"{stamp}_summary", folds, summary, render(figure, run_dir / "backtest.png"))
-    print(report(folds, summary, steps), flush=True)
+    print(fold_table(folds, summary, steps), flush=True)
     return summary
 
 
@@ -91,7 +91,8 @@ def aggregate(folds: pd.DataFrame, steps: int) -> dict[str, float]:
     return out
 
 
-def report(folds: pd.DataFrame, summary: dict[str, float], steps: int) -> str:
+def fold_table(folds: pd.DataFrame, summary: dict[str, float], steps: int) -> str:
+    """The per-fold table and the summary line a user reads after a backtest."""
     lines = [
         "Walk-forward backtest: next-step errors per fold, in price units",
         f"{'fold':>4}  {'test period':<24}{'RMSE':>9}{'naive':>9}{'skill':>9}{'DM p':>9}{f'h{steps} skill':>11}",

@@ -50,6 +50,11 @@ def forecast_figure(
         ms=3,
         label="forecast",
     )
+    return _finish_dated(fig, ax, title, unit)
+
+
+def _finish_dated(fig: Figure, ax, title: str, unit: str) -> Figure:
+    """Labels, legend and date ticks shared by the price-over-time figures."""
     ax.set_ylabel(unit)
     ax.set_title(title)
     ax.legend(loc="upper left")
@@ -91,12 +96,7 @@ def fan_figure(
     ax.plot(dates, actual, color="black", lw=1.0, label="actual")
     for i, row in enumerate(shown):
         ax.plot(target_dates[row], paths[row], color="tab:red", lw=1.2, alpha=0.8, label="forecast" if i == 0 else None)
-    ax.set_ylabel(unit)
-    ax.set_title(title)
-    ax.legend(loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
+    return _finish_dated(fig, ax, title, unit)
 
 
 def backtest_figure(folds: pd.DataFrame, title: str, unit: str) -> Figure:

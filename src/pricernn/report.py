@@ -13,6 +13,7 @@ import torch
 from matplotlib.figure import Figure
 
 from pricernn.data import PriceDataModule
+from pricernn.errors import check
 from pricernn.evaluation import SIGNIFICANCE, baseline_forecasts, copy_lag, score_forecasts, verdict
 from pricernn.forecasting import recursive_forecast
 from pricernn.models import RecurrentForecaster
@@ -40,6 +41,7 @@ def build_report(
 ) -> Report:
     """Score ``predicted`` (the model's (M, H) forecasts of every test window) and the model's recursive
     ``steps``-step forecasts from every test origin, against naive, drift and moving-average forecasts."""
+    check(int(ma_window) >= 1, f"evaluation.ma_window={ma_window} must be at least 1")
     targets = datamodule.targets("test")
     origin_rows = np.asarray(datamodule.datasets["test"].starts) + datamodule.window - 1
     levels, scale = datamodule.series.levels, datamodule.naive_mae_train

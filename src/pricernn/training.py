@@ -204,20 +204,28 @@ def predict_test(model: RecurrentForecaster, datamodule: PriceDataModule, checkp
     return torch.cat([model.predict_step(batch, i) for i, batch in enumerate(datamodule.test_dataloader())])
 
 
-def parallel_jobs(launcher: DictConfig | None) -> int:
-    """How many runs a Hydra launcher runs at once on this machine (joblib's ``n_jobs``; 1 otherwise)."""
-    n_jobs = int((launcher or {}).get("n_jobs") or 1)
-    cores = os.cpu_count() or 1
-    return min(cores, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)  # joblib: -1 = all cores, -2 = all but one
+def launcher_threads(launcher: DictConfig | None) -> int | None:
+    """Torch threads per run that keep a Hydra launcher's parallel runs off each other's cores: joblib's
+    ``n_jobs`` runs share this machine's cores; a submitit task gets its ``cpus_per_task``; else None (no limit)."""
+    launcher = launcher or {}
+    if launcher.get("cpus_per_task"):
+        return int(launcher.cpus_per_task)
+    if launcher.get("n_jobs") is None:
+        return None
+    cores, n_jobs = os.cpu_count() or 1, int(launcher.n_jobs)
+    jobs = min(cores, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)  # joblib: -1 = all cores, -2 = all but one
+    return max(1, cores // max(jobs, 1))
 
 
-def run(cfg: DictConfig, run_dir: str | Path, multirun: bool = False, task: Callable = train, jobs: int = 1) -> float:
+def run(
+    cfg: DictConfig, run_dir: str | Path, multirun: bool = False, task: Callable = train, threads: int | None = None
+) -> float:
     """Run ``task(cfg, run_dir)`` (training, or a backtest) and return ``cfg.optimized_metric`` for sweepers.
     A user error ends a single run with one line and exit status 2; inside a sweep it is recorded in the run
-    directory and the sweep goes on. With ``jobs`` runs in parallel and no ``threads`` set, each run gets an
-    equal share of the cores, so parallel runs do not oversubscribe them."""
-    if jobs > 1 and not cfg.get("threads"):
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+    directory and the sweep goes on. ``threads`` (from :func:`launcher_threads`) applies unless the config sets
+    its own ``threads``."""
+    if threads and not cfg.get("threads"):
+        torch.set_num_threads(threads)
     try:
         metrics = task(cfg, run_dir)
         if not metrics:  # a DDP process other than the first: it trained, the first one reports
