@@ -43,10 +43,10 @@ def test_each_cell_trains_through_the_compose_api(compose_cfg, tmp_path, cell):
 
 
 def test_same_seed_gives_the_same_metrics(compose_cfg, tmp_path):
-    runs = [train(compose_cfg("debug=tiny", "model=gru", "seed=7"), tmp_path / f"run{i}") for i in range(2)]
+    runs = [train(compose_cfg("debug=tiny", "model=lstm", "seed=7"), tmp_path / f"run{i}") for i in range(2)]
     keys = [k for k in runs[0] if not k.endswith("_seconds")]
     assert {k: runs[0][k] for k in keys} == {k: runs[1][k] for k in keys}
-    other = train(compose_cfg("debug=tiny", "model=gru", "seed=8"), tmp_path / "run_other")
+    other = train(compose_cfg("debug=tiny", "model=lstm", "seed=8"), tmp_path / "run_other")
     assert other["test/rmse"] != runs[0]["test/rmse"]
 
 

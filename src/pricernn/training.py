@@ -121,6 +121,10 @@ def train(
         )
     if cfg.trainer.get("deterministic") and torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuDNN RNNs need it to be deterministic
+    # Deterministic mode also fills every new tensor with NaN, a guard against kernels that read memory they
+    # never wrote. Ours do not (the same seed gives bit-equal weights without it), and the fill cost 8-15 %
+    # of an LSTM step on the CPU (scripts/benchmark.py): the deterministic kernels stay, the fill goes.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if rank_zero_only.rank == 0:
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
