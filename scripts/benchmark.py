@@ -6,8 +6,10 @@ Every figure is a ratio taken in this one run (ours vs a bare loop on the same m
 from noisy machines stay comparable. Sections: train (throughput per cell, fp32 and the fastest settings),
 windowing (time and memory of building windows), inference (one-step and 30-step recursive), end_to_end
 (the default ``scripts/train.py`` run split into phases), sweep (a grid with the joblib launcher vs the
-sequential one), machine. ``--quick`` finishes in about a minute; ``--tiny`` (for the test suite) checks that
-every figure is produced, with sizes too small for the figures to mean anything.
+sequential one), devices (per device, the CPU and a CUDA GPU when one is visible: bare vs framework at batch
+64 and 1024, and the bare loop's windows per second by batch size), machine. ``--quick`` finishes in about
+a minute; ``--tiny`` (for the test suite) checks that every figure is produced, with sizes too small for the
+figures to mean anything.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from unittest import mock
 
@@ -40,32 +44,47 @@ from pricernn.training import train
 ROOT = Path(__file__).resolve().parent.parent
 SHORT_RUNS = ["trainer.max_epochs=2", "trainer.limit_train_batches=20", "trainer.limit_val_batches=2",
               "evaluation.steps=1", "~callbacks.early_stopping"]  # fmt: skip
-SIZES = {  # steps and rounds per throughput figure, windowing sizes, the end-to-end run, the sweep grid
+SIZES = {  # steps and rounds per throughput figure, windowing sizes, the end-to-end run, the sweep grid, batch sizes
     "full": {"steps": 100, "rounds": 3, "points": [10**5, 10**6, 10**7], "run": [],
+             "batches": [64, 1024], "scaling": [16, 64, 256, 1024, 2048],
              "grid": ["model=rnn,lstm,gru", "data.window=20,30", "model.hidden_size=16,32", *SHORT_RUNS]},
     "quick": {"steps": 20, "rounds": 1, "points": [10**5, 10**6], "run": ["debug=tiny"],
+              "batches": [64, 1024], "scaling": [64, 256, 1024],
               "grid": ["model=rnn,lstm,gru", "data.window=20,30", *SHORT_RUNS]},
-    "tiny": {"steps": 5, "rounds": 1, "points": [10**4], "run": ["debug=fast"],
+    "tiny": {"steps": 5, "rounds": 1, "points": [10**4], "run": ["debug=fast"], "batches": [64, 128],
+             "scaling": [16, 64],
              "grid": ["model=rnn,gru", "debug=fast", "evaluation.steps=1", "~callbacks.early_stopping"]},
 }  # fmt: skip
-STEP_TIMES: list[tuple[int, float]] = []  # (windows in the batch, seconds) per timed framework step
+SPANS: list[tuple[int, float]] = []  # (windows, seconds) per timed stretch of framework steps
 
 
 class StepTimer(pl.Callback):
-    """Steady-state step times of the real training path: from one batch end to the next inside an epoch
-    (data fetch, forward, backward, optimiser, logging hooks), skipping the first ``warmup`` steps."""
+    """Steady-state training throughput of the real path: the first epoch warms up (and builds what the first
+    steps build); in every later one the clock runs from the end of its first batch (whose time includes
+    starting the epoch's iterator) to the end of its last, so data fetch, forward, backward, optimiser and the
+    per-step hooks count, validation does not. The device is synchronised at both ends of a stretch only, so
+    a GPU keeps its queue full as in a real run."""
 
-    def __init__(self, warmup: int = 5) -> None:
-        self.warmup, self.last = warmup, None
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self.last = None  # the first batch of an epoch also builds the iterator: not a steady-state step
+    def __init__(self) -> None:
+        self.start, self.windows = None, 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        now = time.perf_counter()
-        if self.last is not None and trainer.global_step > self.warmup:
-            STEP_TIMES.append((len(batch[0]), now - self.last))
-        self.last = now
+        if trainer.current_epoch == 0:
+            return
+        if batch_idx == 0:
+            _sync(pl_module.device)
+            self.start, self.windows = time.perf_counter(), 0
+        elif self.start is not None:
+            self.windows += len(batch[0])
+            if trainer.is_last_batch:
+                _sync(pl_module.device)
+                SPANS.append((self.windows, time.perf_counter() - self.start))
+                self.start = None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _cfg(*overrides: str):
@@ -73,15 +92,20 @@ def _cfg(*overrides: str):
         return compose("train", overrides=list(overrides))
 
 
-def framework_throughput(cell: str, steps: int, out: Path, *extra: str) -> float:
+def framework_throughput(cell: str, steps: int, out: Path, *extra: str, batch: int = 64, train_windows: int) -> float:
     """Training windows per second of ``train()`` (data module, LightningModule, Trainer, logging and
-    checkpointing as scripts/train.py runs them), measured by :class:`StepTimer`."""
-    STEP_TIMES.clear()
+    checkpointing as scripts/train.py runs them) over at least ``steps`` timed steps, measured by
+    :class:`StepTimer`. ``train_windows``: the size of the training split, to plan the epochs."""
+    SPANS.clear()
+    per_epoch = min(steps + 1, -(-train_windows // batch))  # batches in an epoch; the first one is not timed
+    epochs = 1 + -(-steps // max(per_epoch - 1, 1))  # a warm-up epoch, then enough timed ones
     cfg = _cfg(
         f"model={cell}",
+        f"data.batch_size={batch}",
         f"logger.save_dir={out / 'tb'}",
-        f"trainer.limit_train_batches={steps}",
-        "trainer.max_epochs=2",
+        f"trainer.limit_train_batches={per_epoch}",
+        f"trainer.max_epochs={epochs}",
+        "trainer.limit_val_batches=1",  # validation is not timed; keep it short
         "~callbacks.early_stopping",
         "+callbacks.step_timer._target_=__main__.StepTimer",
         "evaluation.steps=1",
@@ -89,32 +113,44 @@ def framework_throughput(cell: str, steps: int, out: Path, *extra: str) -> float
     )
     with open(os.devnull, "w") as quiet, mock.patch("sys.stdout", quiet):
         train(cfg, out / f"{cell}_{len(list(out.iterdir()))}")
-    windows, seconds = sum(n for n, _ in STEP_TIMES), sum(t for _, t in STEP_TIMES)
+    windows, seconds = sum(n for n, _ in SPANS), sum(t for _, t in SPANS)
     return windows / seconds
 
 
-def bare_throughput(cell: str, x: torch.Tensor, y: torch.Tensor, steps: int, warmup: int = 5, bf16: bool = False):
+def bare_throughput(
+    cell: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    warmup: int = 5,
+    bf16: bool = False,
+    batch: int = 64,
+    device: str = "cpu",
+) -> float:
     """The same model, optimiser, clipping and batch size as the defaults, in a hand-written loop: data as one
-    tensor, batches by index slicing, no DataLoader, no hooks."""
+    tensor (on ``device``), batches by index slicing, no DataLoader, no hooks."""
+    torch.use_deterministic_algorithms(False)  # what a hand-written loop runs with (a Trainer before it set it)
     torch.manual_seed(0)
-    rnn, head = CELLS[cell](x.shape[-1], 64, 2, batch_first=True), nn.Linear(64, y.shape[-1])
+    x, y = x.to(device), y.to(device)
+    rnn = CELLS[cell](x.shape[-1], 64, 2, batch_first=True).to(device)
+    head = nn.Linear(64, y.shape[-1]).to(device)
     params = [*rnn.parameters(), *head.parameters()]
     optimizer = torch.optim.Adam(params, lr=1e-3)
-    order, batch = torch.randperm(len(x)), 64
-    windows, seconds = 0, 0.0
+    order = torch.randperm(len(x), device=device)
     for step in range(warmup + steps):
-        start = time.perf_counter()
-        idx = order[(step * batch) % (len(x) - batch) :][:batch]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        if step == warmup:
+            _sync(x.device)
+            start = time.perf_counter()
+        idx = order[(step * batch) % (len(x) - batch + 1) :][:batch]
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             output, _ = rnn(x[idx])
             loss = nn.functional.mse_loss(head(output[:, -1]).float(), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        if step >= warmup:
-            windows, seconds = windows + batch, seconds + time.perf_counter() - start
-    return windows / seconds
+    _sync(x.device)
+    return steps * batch / (time.perf_counter() - start)
 
 
 class PerSample(Dataset):
@@ -137,7 +173,52 @@ def per_sample_throughput(cell: str, steps: int, out: Path, train_windows) -> fl
         return DataLoader(PerSample(*train_windows), batch_size=self.batch_size, shuffle=True)
 
     with mock.patch.object(PriceDataModule, "train_dataloader", loader):
-        return framework_throughput(cell, steps, out)
+        return framework_throughput(cell, steps, out, train_windows=len(train_windows[0]))
+
+
+def best_of(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """The best of ``rounds`` interleaved rounds of every measure (rounded): background noise on a shared
+    machine only ever slows a round down, and interleaving spreads a slow spell over all the measures."""
+    samples: dict[str, list[float]] = {k: [] for k in measures}
+    for _ in range(rounds):
+        for key, measure in measures.items():
+            samples[key].append(measure())
+    return {k: round(max(v), 1) for k, v in samples.items()}
+
+
+def by_batch_size(device: str, cells: list[str], spec: dict, out: Path, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """On ``device``: the bare loop and the framework path at the batch sizes ``spec["batches"]`` (64 and 1024;
+    the framework on a GPU with ``trainer=gpu`` and pinned memory), and the bare loop's windows per second at
+    ``spec["scaling"]``. Each figure covers about ``spec["steps"]`` x 64 windows: large batches take fewer steps."""
+    framework_args = ["trainer=gpu", "data.pin_memory=true"] if device == "cuda" else []
+    table: dict = {"name": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"}
+
+    def steps(batch: int) -> dict:
+        return {"steps": max(3, spec["steps"] * 64 // batch), "warmup": max(1, 320 // batch)}
+
+    for cell in cells:
+        measures = {}
+        for batch in spec["batches"]:
+            n = steps(batch)
+            measures[f"{batch}/bare_windows_per_s"] = partial(
+                bare_throughput, cell, x, y, batch=batch, device=device, **n
+            )
+            measures[f"{batch}/framework_windows_per_s"] = partial(
+                framework_throughput, cell, n["steps"], out, *framework_args, batch=batch, train_windows=len(x)
+            )
+        for b in spec["scaling"]:
+            if b <= len(x) // 2:
+                measures[f"scaling/{b}"] = partial(bare_throughput, cell, x, y, batch=b, device=device, **steps(b))
+        best = best_of(measures, spec["rounds"])
+        row: dict = {}
+        for batch in spec["batches"]:
+            figures = {k.split("/")[1]: v for k, v in best.items() if k.startswith(f"{batch}/")}
+            ratio = figures["framework_windows_per_s"] / figures["bare_windows_per_s"]
+            row[str(batch)] = {**figures, "ratio": round(ratio, 3)}
+        row["bare_windows_per_s_by_batch"] = {k.split("/")[1]: v for k, v in best.items() if k.startswith("scaling/")}
+        table[cell] = row
+        print(f"{device} {cell}: {row}", flush=True)
+    return table
 
 
 def windowing(sizes: list[int], window: int = 60) -> dict:
@@ -289,25 +370,21 @@ def main() -> None:
         for cell in cells:
             measures = {
                 "bare_windows_per_s": lambda c=cell: bare_throughput(c, x, y, steps),
-                "framework_windows_per_s": lambda c=cell: framework_throughput(c, steps, out),
+                "framework_windows_per_s": lambda c=cell: framework_throughput(c, steps, out, train_windows=len(x)),
                 "dataloader_windows_per_s": lambda c=cell: per_sample_throughput(c, steps, out, train_windows),
                 "bare_bf16_windows_per_s": lambda c=cell: bare_throughput(c, x, y, steps, bf16=True),
                 "framework_bf16_windows_per_s": lambda c=cell: framework_throughput(
-                    c, steps, out, "trainer.precision=bf16-mixed"
+                    c, steps, out, "trainer.precision=bf16-mixed", train_windows=len(x)
                 ),
             }
-            # interleaved rounds, best of each: background noise on a shared machine only ever slows a round down
-            samples: dict[str, list[float]] = {k: [] for k in measures}
-            for _ in range(rounds):
-                for key, measure in measures.items():
-                    samples[key].append(measure())
-            row = {k: max(v) for k, v in samples.items()}
-            row = {k: round(v, 1) for k, v in row.items()}
+            row = best_of(measures, rounds)
             row["ratio"] = round(row["framework_windows_per_s"] / row["bare_windows_per_s"], 3)
             row["dataloader_ratio"] = round(row["dataloader_windows_per_s"] / row["bare_windows_per_s"], 3)
             row["bf16_ratio_vs_bare_fp32"] = round(row["framework_bf16_windows_per_s"] / row["bare_windows_per_s"], 3)
             result["train"][cell] = row
             print(f"train {cell}: {row}", flush=True)
+        devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+        result["devices"] = {d: by_batch_size(d, cells, spec, out, x, y) for d in devices}
     result["windowing"] = windowing(spec["points"])
     result["inference"] = inference("lstm", 5 if size == "tiny" else 30)
     result["end_to_end"] = end_to_end(spec["run"])
@@ -332,6 +409,22 @@ def report(r: dict) -> str:
             f"{t['bf16_ratio_vs_bare_fp32']:9.2f}"
         )
     lines.append("(training windows per second, steady state; ratio = ours / bare fp32 loop)")
+    for device, table in r["devices"].items():
+        lines.append(f"{device} ({table['name']}): training windows/s by batch size, ours vs bare (ratio)")
+        for cell, t in table.items():
+            if cell == "name":
+                continue
+            scaling = "  ".join(f"{b}:{w:.0f}" for b, w in t["bare_windows_per_s_by_batch"].items())
+            lines.append(
+                f"{cell:6}"
+                + "".join(
+                    f"  b{b}: bare {t[b]['bare_windows_per_s']:.0f} ours {t[b]['framework_windows_per_s']:.0f} "
+                    f"({t[b]['ratio']:.2f})"
+                    for b in t
+                    if b.isdigit()
+                )
+                + f"  | bare by batch {scaling}"
+            )
     for size, w in r["windowing"].items():
         lines.append(
             f"windows over {size} points: {w['seconds'] * 1e3:.2f} ms, extra memory {w['memory_ratio']:.3f}x the series"

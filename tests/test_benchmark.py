@@ -24,6 +24,9 @@ def test_tiny_benchmark_writes_every_figure_in_the_documented_layout(run_script,
     assert report["sweep"]["runs"] == 2 and report["sweep"]["ratio"] > 0 and report["end_to_end"]["train_s"] > 0
     assert report["inference"]["one_step_ratio"] > 0 and report["machine"]["cores"] >= 1
     assert "ratio = ours / bare fp32 loop" in result.stdout
+    cpu = report["devices"]["cpu"]["gru"]  # the by-batch-size table: the same code measures a GPU when one is seen
+    assert {"64", "128"} <= set(cpu) and all(cpu[b]["ratio"] > 0 for b in ("64", "128"))
+    assert set(cpu["bare_windows_per_s_by_batch"]) == {"16", "64"}
 
 
 def test_fast_batches_equal_a_per_sample_dataloader_in_the_same_order():

@@ -12,7 +12,7 @@ from pricernn.data import PriceDataModule
 from pricernn.errors import UserError, check, first_line
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
-from pricernn.plots import forecast_figure
+from pricernn.plots import forecast_figure, render
 
 
 def load_model(ckpt: str | Path) -> RecurrentForecaster:
@@ -110,5 +110,5 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path) -> pd.DataFrame:
         f"{cfg.steps}-step forecast from {Path(str(cfg.ckpt)).name}",
         state["target"],
     )
-    figure.savefig(out_dir / "forecast.png", dpi=110)
+    render(figure, out_dir / "forecast.png")
     return frame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from pricernn.files import write_atomic  # noqa: E402
 
 
 def price_figure(
@@ -122,6 +125,8 @@ def render(figure: Figure, path: Path, dpi: int = 110) -> np.ndarray:
     figure.set_dpi(dpi)
     figure.canvas.draw()
     pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
-    plt.imsave(path, pixels)
     plt.close(figure)
+    png = io.BytesIO()
+    plt.imsave(png, pixels, format="png")
+    write_atomic(path, png.getvalue())
     return pixels
