@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -45,23 +48,37 @@ def compose_cfg(tmp_path: Path):
     return make
 
 
+def _start(script: str, *args: str, cwd: Path) -> subprocess.Popen:
+    """Start one of scripts/*.py in a subprocess from ``cwd`` (so outputs/ lands there), as a user would."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PRICERNN_DEBUG", None)  # tracebacks are what the tests check for
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPTS / script), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def start_script():
+    """``start_script(script, *args, cwd=...)``: a running script (Popen), for tests that run several at once."""
+    return _start
+
+
 @pytest.fixture
 def run_script(tmp_path: Path):
-    """Run one of scripts/*.py in a subprocess from tmp_path (so outputs/ lands there)."""
-    import os
-    import subprocess
-    import sys
+    """Run one of scripts/*.py to the end in a subprocess from tmp_path (so outputs/ lands there)."""
 
     def run(script: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("PRICERNN_DEBUG", None)
-        return subprocess.run(
-            [sys.executable, str(SCRIPTS / script), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        proc = _start(script, *args, cwd=tmp_path)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     return run

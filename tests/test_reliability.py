@@ -1,10 +1,8 @@
 """Bad input, interruptions, divergence and concurrent runs, through the scripts as a user runs them."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,22 +16,6 @@ import torch
 from pricernn.callbacks import DivergenceGuard, TrainingDiverged
 from pricernn.data import load_prices
 from pricernn.models import RecurrentForecaster
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-
-
-def _start(script: str, *args: str, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("PRICERNN_DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPTS / script), *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
 
 # --- the catalogue of bad input: every case through the CLI, all started at once -----------------------------
 
@@ -122,7 +104,7 @@ def _catalogue(d: Path) -> dict[str, tuple[str, list[str], str]]:
 
 
 @pytest.fixture(scope="session")
-def catalogue_results(request, tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, str]]:
+def catalogue_results(request, tmp_path_factory, start_script) -> dict[str, tuple[subprocess.CompletedProcess, str]]:
     """Run each selected catalogue case in its own subprocess, four at a time, once per test session."""
     d = tmp_path_factory.mktemp("catalogue")
     cases, results, running = _catalogue(d), {}, {}
@@ -136,7 +118,8 @@ def catalogue_results(request, tmp_path_factory) -> dict[str, tuple[subprocess.C
         while pending and len(running) < 4:
             name = pending.pop()
             script, args, _ = cases[name]
-            running[name] = _start(script, *args, "hydra.run.dir=" + str(d / "runs" / name.replace(" ", "_")), cwd=d)
+            run_dir = d / "runs" / name.replace(" ", "_")
+            running[name] = start_script(script, *args, f"hydra.run.dir={run_dir}", cwd=d)
         for name, proc in list(running.items()):
             if proc.poll() is not None:
                 out, err = proc.communicate()
@@ -186,9 +169,9 @@ LONG_RUN = ["data.window=20", "model.hidden_size=8", "model.num_layers=1", "trai
 LONG_RUN += ["trainer.limit_train_batches=20", "trainer.limit_val_batches=3", "~callbacks.early_stopping"]
 
 
-def test_sigterm_stops_cleanly_and_resume_matches_an_uninterrupted_run(tmp_path):
-    reference = _start("train.py", *LONG_RUN, "hydra.run.dir=reference", cwd=tmp_path)
-    victim = _start("train.py", *LONG_RUN, "hydra.run.dir=victim", cwd=tmp_path)
+def test_sigterm_stops_cleanly_and_resume_matches_an_uninterrupted_run(tmp_path, start_script, run_script):
+    reference = start_script("train.py", *LONG_RUN, "hydra.run.dir=reference", cwd=tmp_path)
+    victim = start_script("train.py", *LONG_RUN, "hydra.run.dir=victim", cwd=tmp_path)
     first_epoch_done = tmp_path / "victim" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     while not first_epoch_done.exists() and time.time() < deadline and victim.poll() is None:
@@ -203,13 +186,7 @@ def test_sigterm_stops_cleanly_and_resume_matches_an_uninterrupted_run(tmp_path)
     assert state["status"] == "interrupted" and Path(state["last_checkpoint"]) == first_epoch_done.resolve()
     assert state["epoch"] < 5  # it really stopped early
 
-    resumed = subprocess.run(
-        [sys.executable, str(SCRIPTS / "train.py"), *LONG_RUN, "hydra.run.dir=resumed", f"resume={first_epoch_done}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    resumed = run_script("train.py", *LONG_RUN, "hydra.run.dir=resumed", f"resume={first_epoch_done}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert reference.wait(timeout=240) == 0, reference.communicate()[1][-2000:]
     want = json.loads((tmp_path / "reference" / "metrics.json").read_text())
@@ -253,8 +230,8 @@ def test_the_divergence_flag_stays_on_the_device_and_catches_a_loss_between_read
 # --- concurrent runs ------------------------------------------------------------------------------------------
 
 
-def test_two_runs_started_at_once_keep_separate_intact_artifacts(tmp_path):
-    procs = [_start("train.py", "debug=tiny", f"seed={s}", cwd=tmp_path) for s in (1, 2)]
+def test_two_runs_started_at_once_keep_separate_intact_artifacts(tmp_path, start_script):
+    procs = [start_script("train.py", "debug=tiny", f"seed={s}", cwd=tmp_path) for s in (1, 2)]
     for proc in procs:
         _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err[-2000:]
