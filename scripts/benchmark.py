@@ -191,7 +191,7 @@ def by_batch_size(device: str, cells: list[str], spec: dict, out: Path, x: torch
     the framework on a GPU with ``trainer=gpu`` and pinned memory), and the bare loop's windows per second at
     ``spec["scaling"]``. Each figure covers about ``spec["steps"]`` x 64 windows: large batches take fewer steps."""
     framework_args = ["trainer=gpu", "data.pin_memory=true"] if device == "cuda" else []
-    table: dict = {"name": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"}
+    table: dict = {"name": torch.cuda.get_device_name() if device == "cuda" else _cpu_model()}
 
     def steps(batch: int) -> dict:
         return {"steps": max(3, spec["steps"] * 64 // batch), "warmup": max(1, 320 // batch)}
@@ -335,12 +335,23 @@ def sweep(grid: list[str]) -> dict:
     }
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict:
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "lightning": pl.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the vector ISA torch's kernels use
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
