@@ -190,9 +190,9 @@ def best_of(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, 
 
 def by_batch_size(device: str, cells: list[str], spec: dict, out: Path, x: torch.Tensor, y: torch.Tensor) -> dict:
     """On ``device``: the bare loop and the framework path at the batch sizes ``spec["batches"]`` (64 and 1024;
-    the framework on a GPU with ``trainer=gpu`` and pinned memory), and the bare loop's windows per second at
+    the framework on a GPU with ``trainer=gpu``, which pins its batches), and the bare loop's windows per second at
     ``spec["scaling"]``. Each figure covers about ``spec["steps"]`` x 64 windows: large batches take fewer steps."""
-    framework_args = ["trainer=gpu", "data.pin_memory=true"] if device == "cuda" else []
+    framework_args = ["trainer=gpu"] if device == "cuda" else []  # which pins batches (data.pin_memory=null)
     table: dict = {"name": torch.cuda.get_device_name() if device == "cuda" else _cpu_model()}
 
     def steps(batch: int) -> dict:

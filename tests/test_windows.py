@@ -68,3 +68,15 @@ def test_shuffled_batches_cover_every_window_once_and_replay_by_epoch():
     resumed.set_epoch(3)
     assert all(torch.equal(a, b) for a, b in zip(resumed, epoch3, strict=True))
     assert torch.equal(torch.cat(list(WindowBatches(103, 10, shuffle=False))), torch.arange(103))
+
+
+def test_batches_are_pinned_only_when_asked_or_training_on_a_cuda_device():
+    import pytorch_lightning as pl
+
+    dm = PriceDataModule(window=20)
+    dm.setup()
+    assert dm.train_dataloader().pin_memory is False  # no trainer yet
+    dm.trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    assert dm.train_dataloader().pin_memory is False and dm.val_dataloader().pin_memory is False
+    dm.pin_memory = True
+    assert dm.test_dataloader().pin_memory is True
