@@ -210,20 +210,21 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_its_best_checkpoint(run_
 
 
 def test_the_divergence_flag_stays_on_the_device_and_catches_a_loss_between_reads():
-    # a loss that is inf at step 3 only: read every 4 steps, the guard still stops at the read after it
+    # a loss that is inf at step 103 only: read every 4 steps, the guard still stops at the read after it
     guard, hparams = DivergenceGuard(every=4), SimpleNamespace(lr=1e-3)
-    trainer = SimpleNamespace(global_step=0, current_epoch=0, is_last_batch=False, gradient_clip_val=1.0)
+    trainer = SimpleNamespace(global_step=100, current_epoch=3, is_last_batch=False, gradient_clip_val=1.0)
+    guard.on_train_start(trainer, None)  # e.g. resumed at step 100
     losses = [0.5, 0.4, float("inf"), 0.3, 0.2]
-    with pytest.raises(TrainingDiverged, match=r"was NaN or infinite at epoch 0, between steps 1 and 4"):
-        for step, loss in enumerate(losses, start=1):
+    with pytest.raises(TrainingDiverged, match=r"was NaN or infinite at epoch 3, between steps 101 and 104"):
+        for step, loss in enumerate(losses, start=101):
             trainer.global_step = step
             guard.on_train_batch_end(trainer, SimpleNamespace(hparams=hparams), torch.tensor(loss), None, step)
-    assert step == 4
+    assert step == 104
     # read every step (the CPU default), it names the exact step and the value
     guard, trainer.global_step = DivergenceGuard(), 6
     guard.on_train_batch_end(trainer, SimpleNamespace(hparams=hparams), torch.tensor(0.1), None, 0)
     trainer.global_step = 7
-    with pytest.raises(TrainingDiverged, match=r"became nan at epoch 0, step 7"):
+    with pytest.raises(TrainingDiverged, match=r"became nan at epoch 3, step 7"):
         guard.on_train_batch_end(trainer, SimpleNamespace(hparams=hparams), torch.tensor(float("nan")), None, 0)
 
 

@@ -29,6 +29,9 @@ class DivergenceGuard(pl.Callback):
         self.bad: torch.Tensor | None = None  # any non-finite loss since the last read
         self.last_read = 0  # the global step of the last read
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.bad, self.last_read = None, trainer.global_step  # a resumed run starts counting where it stopped
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
