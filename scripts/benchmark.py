@@ -100,6 +100,8 @@ def framework_throughput(cell: str, steps: int, out: Path, *extra: str, batch: i
     :class:`StepTimer`. ``train_windows``: the size of the training split, to plan the epochs."""
     SPANS.clear()
     per_epoch = min(steps + 1, -(-train_windows // batch))  # batches in an epoch; the first one is not timed
+    if per_epoch < 2:
+        raise ValueError(f"batch {batch} leaves fewer than 2 batches per epoch of {train_windows} windows to time")
     epochs = 1 + -(-steps // max(per_epoch - 1, 1))  # a warm-up epoch, then enough timed ones
     cfg = _cfg(
         f"model={cell}",
