@@ -48,24 +48,19 @@ def compose_cfg(tmp_path: Path):
     return make
 
 
-def _start(script: str, *args: str, cwd: Path) -> subprocess.Popen:
-    """Start one of scripts/*.py in a subprocess from ``cwd`` (so outputs/ lands there), as a user would."""
+def _launch(script: str, args: tuple[str, ...], cwd: Path) -> dict:
+    """Arguments for subprocess.Popen/run: one of scripts/*.py from ``cwd`` (so outputs/ lands there), as a user
+    would run it, with text output captured."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("PRICERNN_DEBUG", None)  # tracebacks are what the tests check for
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPTS / script), *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = [sys.executable, str(SCRIPTS / script), *args]
+    return {"args": command, "cwd": cwd, "env": env, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
 
 
 @pytest.fixture(scope="session")
 def start_script():
     """``start_script(script, *args, cwd=...)``: a running script (Popen), for tests that run several at once."""
-    return _start
+    return lambda script, *args, cwd: subprocess.Popen(**_launch(script, args, cwd))
 
 
 @pytest.fixture
@@ -73,12 +68,6 @@ def run_script(tmp_path: Path):
     """Run one of scripts/*.py to the end in a subprocess from tmp_path (so outputs/ lands there)."""
 
     def run(script: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-        proc = _start(script, *args, cwd=tmp_path)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        return subprocess.run(**_launch(script, args, tmp_path), timeout=timeout)
 
     return run
