@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import partial
 from pathlib import Path
 from unittest import mock
@@ -180,10 +180,10 @@ def per_sample_throughput(cell: str, steps: int, out: Path, train_windows) -> fl
         return framework_throughput(cell, steps, out, train_windows=len(train_windows[0]))
 
 
-def best_of(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+def best_of(measures: dict[Hashable, Callable[[], float]], rounds: int) -> dict[Hashable, float]:
     """The best of ``rounds`` interleaved rounds of every measure (rounded): background noise on a shared
     machine only ever slows a round down, and interleaving spreads a slow spell over all the measures."""
-    samples: dict[str, list[float]] = {k: [] for k in measures}
+    samples: dict[Hashable, list[float]] = {k: [] for k in measures}
     for _ in range(rounds):
         for key, measure in measures.items():
             samples[key].append(measure())
@@ -201,25 +201,25 @@ def by_batch_size(device: str, cells: list[str], spec: dict, out: Path, x: torch
         return {"steps": max(3, spec["steps"] * 64 // batch), "warmup": max(1, 320 // batch)}
 
     for cell in cells:
-        measures = {}
+        measures: dict = {}
         for batch in spec["batches"]:
             n = steps(batch)
-            measures[f"{batch}/bare_windows_per_s"] = partial(
-                bare_throughput, cell, x, y, batch=batch, device=device, **n
-            )
-            measures[f"{batch}/framework_windows_per_s"] = partial(
+            measures[batch, "bare"] = partial(bare_throughput, cell, x, y, batch=batch, device=device, **n)
+            measures[batch, "framework"] = partial(
                 framework_throughput, cell, n["steps"], out, *framework_args, batch=batch, train_windows=len(x)
             )
-        for b in spec["scaling"]:
-            if b <= len(x) // 2:
-                measures[f"scaling/{b}"] = partial(bare_throughput, cell, x, y, batch=b, device=device, **steps(b))
+        for b in (b for b in spec["scaling"] if b <= len(x) // 2):
+            measures["scaling", b] = partial(bare_throughput, cell, x, y, batch=b, device=device, **steps(b))
         best = best_of(measures, spec["rounds"])
         row: dict = {}
         for batch in spec["batches"]:
-            figures = {k.split("/")[1]: v for k, v in best.items() if k.startswith(f"{batch}/")}
-            ratio = figures["framework_windows_per_s"] / figures["bare_windows_per_s"]
-            row[str(batch)] = {**figures, "ratio": round(ratio, 3)}
-        row["bare_windows_per_s_by_batch"] = {k.split("/")[1]: v for k, v in best.items() if k.startswith("scaling/")}
+            bare, ours = best[batch, "bare"], best[batch, "framework"]
+            row[str(batch)] = {
+                "bare_windows_per_s": bare,
+                "framework_windows_per_s": ours,
+                "ratio": round(ours / bare, 3),
+            }
+        row["bare_windows_per_s_by_batch"] = {str(b): v for (kind, b), v in best.items() if kind == "scaling"}
         table[cell] = row
         print(f"{device} {cell}: {row}", flush=True)
     return table
