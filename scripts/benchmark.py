@@ -374,6 +374,8 @@ def main() -> None:
     spec = SIZES[size]
     steps, rounds = spec["steps"], spec["rounds"]
     cells = args.cells.split(",")
+    if unknown := [c for c in cells if c not in CELLS]:
+        parser.error(f"--cells: unknown {', '.join(unknown)}; choose from {', '.join(CELLS)}")
     result: dict = {"machine": machine(), "size": size, "train": {}}
 
     dm = PriceDataModule()
