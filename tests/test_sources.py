@@ -53,6 +53,25 @@ def test_unsorted_and_duplicated_dates_are_handled_with_a_count(sp500, write_csv
     assert "2 rows repeat an earlier date" in caplog.text and "not in order" in caplog.text
 
 
+def test_several_series_without_symbol_column_are_refused(sp500, write_csv):
+    """Interleaved tickers would silently train as one zig-zag series; a few repeated dates only warn (above)."""
+    close = sp500["Close"].iloc[:300]
+    long = pd.concat(
+        pd.DataFrame({"Date": close.index, "ticker": s, "exchange": "XNAS", "Close": close.to_numpy() * k})
+        for s, k in (("MSFT", 1.0), ("GOOGL", 2.0), ("AAPL", 3.0), ("AMZN", 4.0))
+    ).sort_values("Date", kind="stable")
+    expected = r"long.csv: 4 rows per date \(e.g. 1999-01-04\); set data.symbol_column=ticker and data.symbol=one of "
+    with pytest.raises(UserError, match=expected + "AAPL, AMZN, GOOGL, MSFT$"):
+        load_prices(write_csv(long, "long.csv"))
+    with pytest.raises(UserError, match=r"long.csv: 4 rows per date .*several series; set data.symbol_column"):
+        load_prices(write_csv(long.drop(columns="ticker"), "long.csv"))
+    minutes = long.drop(columns="ticker").assign(Time=np.tile(["09:30", "09:31", "09:32", "09:33"], 300))
+    with pytest.raises(UserError, match=r"4 rows per date .*: the time of day is in column 'Time'; join it to the"):
+        load_prices(write_csv(minutes, "long.csv"))
+    chosen = load_prices(write_csv(long, "long.csv"), symbol_column="ticker", symbol="GOOGL")
+    np.testing.assert_allclose(chosen["Close"], 2 * close.to_numpy())
+
+
 @pytest.mark.parametrize("method", ["ffill", "interpolate", "drop"])
 def test_missing_values_are_filled(sp500, write_csv, method):
     part = sp500[["Close"]].iloc[:300].copy()

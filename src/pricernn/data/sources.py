@@ -1,7 +1,8 @@
-"""Load a price history (embedded data set, CSV or Parquet) into a clean, date-indexed float DataFrame.
+"""Load a price history (embedded data set, CSV, Parquet or Excel) into a clean, date-indexed float DataFrame.
 
 Everything a user can get wrong in a file is caught here and reported in one line that names the file,
-the column and the row, as a :class:`~pricernn.errors.UserError`.
+the column and the row, as a :class:`~pricernn.errors.UserError`. Everything guessed about the file (separator,
+number and date conventions, order) is logged in one INFO line, so no guess is silent.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pricernn.errors import UserError, check, first_line
+from pricernn.data.dates import parse_dates
+from pricernn.data.formats import BadValue, Table, detect_number_format, is_text, parse_numbers, read_table
+from pricernn.errors import UserError, check
 
 log = logging.getLogger("pricernn")
 
 EMBEDDED = {"sp500": "datasets/sp500.csv.gz"}
-PARQUET_SUFFIXES = {".parquet", ".pq"}
-# Gzip and Parquet files hold NUL bytes legitimately; anything else with one is not a text table.
-BINARY_MAGIC_OK = (b"\x1f\x8b", b"PAR1")
+DECIMALS = (".", ",")
+THOUSANDS = (",", ".", "'", " ", "")
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -31,33 +33,21 @@ def resolve_path(path: str | Path) -> Path:
     return Path(path).expanduser()
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV (optionally compressed) or Parquet file; every failure becomes a one-line UserError."""
-    check(path.exists(), f"{path}: no such file")
-    check(path.is_file(), f"{path}: is a directory, not a CSV or Parquet file")
-    check(path.stat().st_size > 0, f"{path}: the file is empty")
-    is_parquet = bool(PARQUET_SUFFIXES & set(path.suffixes))
-    with path.open("rb") as fh:
-        head = fh.read(8192)
-    if b"\x00" in head and not head.startswith(BINARY_MAGIC_OK):
-        raise UserError(f"{path}: looks like a binary file, not a CSV or Parquet table")
-    try:
-        frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path)
-    except ImportError as err:
-        raise UserError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow): {err}") from err
-    except pd.errors.EmptyDataError as err:
-        raise UserError(f"{path}: the file has no columns (empty or blank)") from err
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as err:
-        kind = "Parquet" if is_parquet else "CSV"
-        reason = first_line(err)
-        raise UserError(f"{path}: could not be read as {kind}: {reason}") from err
-    check(len(frame) > 0, f"{path}: has a header but no data rows")
-    return frame.reset_index(drop=True)
+def _check_options(decimal: str | None, thousands: str | None, timezone: str | None) -> None:
+    """Reject impossible reading options before the file is opened."""
+    check(decimal is None or decimal in DECIMALS, f"data.decimal={decimal!r} must be '.' or ','")
+    check(thousands is None or thousands in THOUSANDS, f"data.thousands={thousands!r} must be one of , . ' space ''")
+    check(decimal is None or decimal != thousands, f"data.decimal and data.thousands are both {decimal!r}")
+    if timezone:
+        try:
+            pd.Timestamp("2000-01-01", tz=timezone)
+        except (KeyError, ValueError) as err:
+            raise UserError(f"unknown data.timezone={timezone}; use a name like UTC or America/New_York") from err
 
 
-def _where(path: Path, frame: pd.DataFrame, label: int, date_column: str) -> str:
-    """Name a row as a user finds it: the file line for CSV (header is line 1), the row number otherwise."""
-    place = f"row {label + 1}" if PARQUET_SUFFIXES & set(path.suffixes) else f"line {label + 2}"
+def _where(table: Table, frame: pd.DataFrame, label: int, date_column: str | None) -> str:
+    """Name a row as a user finds it: the file line for text files (header is line 1), the row otherwise."""
+    place = table.where(label)
     if date_column in frame.columns:
         place += f" ({date_column} {frame.at[label, date_column]})"
     return place
@@ -70,49 +60,90 @@ def _require_columns(path: Path, frame: pd.DataFrame, wanted: Sequence[str], rol
         raise UserError(f"{path}: no {role} column {missing[0]!r}; the columns are: {have}")
 
 
+def _sample(values: pd.Series) -> str:
+    known = sorted(values.astype(str).unique())
+    return ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+
+
 def _select_symbol(path: Path, frame: pd.DataFrame, symbol_column: str, symbol: str | None) -> pd.DataFrame:
     _require_columns(path, frame, [symbol_column], "symbol (data.symbol_column)")
     names = frame[symbol_column].astype(str)
-    known = sorted(names.unique())
-    sample = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+    sample = _sample(names)
     check(symbol is not None, f"{path}: data.symbol_column={symbol_column} needs data.symbol=; it holds: {sample}")
     chosen = frame[names == str(symbol)]
     check(len(chosen) > 0, f"{path}: no rows for data.symbol={symbol} in column {symbol_column!r}; it holds: {sample}")
     return chosen
 
 
-def _parse_dates(path: Path, frame: pd.DataFrame, date_column: str) -> pd.DatetimeIndex:
-    raw = frame[date_column]
-    dates = pd.to_datetime(raw, errors="coerce")
-    if dates.isna().any() and raw.notna().all():
-        # The format was inferred from the first value; try per-value parsing before giving up.
-        dates = pd.to_datetime(raw, errors="coerce", format="mixed")
-    bad = dates.isna()
-    if bad.any():
-        label = bad.idxmax()
-        value = raw.loc[label]
-        where = _where(path, frame, label, "")
-        raise UserError(f"{path}: column {date_column!r} has an unparseable date {value!r} at {where}")
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_localize(None)
-    return pd.DatetimeIndex(dates, name="date")
+def _row_naming_columns(frame: pd.DataFrame, dates: pd.Series, skip: Sequence[str]) -> tuple[str | None, str | None]:
+    """Text columns that tell apart the rows sharing a date: the one with fewest values that is not a time of
+    day (a ticker, most likely), and a time-of-day column (intraday files split date and time)."""
+    symbols: list[tuple[int, str]] = []
+    times: list[str] = []
+    for column in (c for c in frame.columns if c not in skip and is_text(frame[c])):  # columns, not rows
+        names = frame[column].astype("string")
+        count = names.nunique()
+        if count < 2 or count > len(frame) / 2 or pd.to_numeric(names, errors="coerce").notna().mean() > 0.5:
+            continue
+        if pd.DataFrame({"date": dates.to_numpy(), "name": names.to_numpy()}).duplicated().any():
+            continue
+        if names.str.fullmatch(r"\s*\d{1,2}:\d{2}(?::\d{2})?\s*").fillna(False).mean() > 0.9:
+            times.append(str(column))
+        else:
+            symbols.append((count, str(column)))
+    return (min(symbols)[1] if symbols else None), (times[0] if times else None)
 
 
-def _to_float(path: Path, frame: pd.DataFrame, column: str, date_column: str) -> pd.Series:
-    raw = frame[column]
-    values = pd.to_numeric(raw, errors="coerce")
-    text = values.isna() & raw.notna()
-    if text.any():
-        label = text.idxmax()
-        where = _where(path, frame, label, date_column)
-        raise UserError(f"{path}: column {column!r} has text {raw.loc[label]!r} at {where}, expected a number")
-    infinite = np.isinf(values.to_numpy(dtype=float))
-    if infinite.any():
-        label = values.index[int(np.argmax(infinite))]
-        where = _where(path, frame, label, date_column)
-        raise UserError(f"{path}: column {column!r} has an infinite value at {where}")
-    check(values.notna().any(), f"{path}: column {column!r} has no numbers at all (every value is missing)")
-    return values.astype("float64")
+def _refuse_several_series(path: Path, frame: pd.DataFrame, dates: pd.Series, skip: Sequence[str]) -> None:
+    """Most dates on several rows means several series interleaved, which would train as one; a few is noise."""
+    counts = dates.value_counts()
+    if (counts >= 2).mean() <= 0.5:
+        return
+    first = counts[counts >= 2].index.min()
+    day = first.date() if first == first.normalize() else first
+    head = f"{path}: {int(counts.median())} rows per date (e.g. {day})"
+    symbol, time = _row_naming_columns(frame, dates, skip)
+    if symbol is not None:
+        raise UserError(f"{head}; set data.symbol_column={symbol} and data.symbol=one of {_sample(frame[symbol])}")
+    if time is not None:
+        raise UserError(f"{head}: the time of day is in column {time!r}; join it to the date in one column")
+    have = ", ".join(map(str, frame.columns))
+    raise UserError(f"{head}: the file seems to hold several series; set data.symbol_column (columns: {have})")
+
+
+def _at_row(path: Path, table: Table, frame: pd.DataFrame, err: BadValue, date_column: str | None) -> UserError:
+    where = "" if err.label is None else " at " + _where(table, frame, err.label, date_column)
+    return UserError(f"{path}: {err.message}{where}{err.hint}")
+
+
+def _read_values(
+    path: Path,
+    table: Table,
+    frame: pd.DataFrame,
+    columns: list[str],
+    date_column: str,
+    *,
+    date_format: str | None,
+    dayfirst: bool | None,
+    timezone: str | None,
+    decimal: str | None,
+    thousands: str | None,
+) -> tuple[pd.Series, dict[str, pd.Series], list[str]]:
+    """Dates, number columns and the notes on how they were read; a BadValue becomes a UserError at its row."""
+    try:
+        raw = frame[date_column]
+        dates, date_note = parse_dates(raw, date_format=date_format, dayfirst=dayfirst, timezone=timezone)
+    except BadValue as err:
+        raise _at_row(path, table, frame, err, None) from err  # the date itself is in the message
+    _refuse_several_series(path, frame, dates, [date_column, *columns])
+    try:
+        fmt, number_note = detect_number_format([frame[c] for c in columns], decimal, thousands, table.sep)
+        parsed = {c: parse_numbers(frame[c], fmt) for c in columns}
+    except BadValue as err:
+        raise _at_row(path, table, frame, err, date_column) from err
+    units = [f"{'K/M/B' if u != '%' else '%'} in {c!r}" for c, (_, used) in parsed.items() for u in sorted(used)]
+    notes = [*table.notes, number_note, date_note, *dict.fromkeys(units)]
+    return dates, {c: values for c, (values, _) in parsed.items()}, [n for n in notes if n]
 
 
 def load_prices(
@@ -123,15 +154,25 @@ def load_prices(
     features: Sequence[str] | None = None,
     symbol_column: str | None = None,
     symbol: str | None = None,
+    sep: str | None = None,
+    decimal: str | None = None,
+    thousands: str | None = None,
+    date_format: str | None = None,
+    dayfirst: bool | None = None,
+    sheet: str | int | None = None,
+    timezone: str | None = None,
 ) -> pd.DataFrame:
     """Load a price history as a DataFrame indexed by date, sorted, one float column per needed column.
 
     The columns are ``features`` (default: just ``target``) followed by ``target`` if it is not among them.
-    Missing values stay NaN (filling is preprocessing's job). Unsorted dates are sorted and duplicated dates
+    Missing values stay NaN (filling is preprocessing's job). Reading options left None are detected from the
+    file and logged. A newest-first file is reversed; otherwise unsorted dates are sorted and duplicated dates
     keep their last row, each with a warning that counts the rows concerned.
     """
     path = resolve_path(path)
-    frame = read_table(path)
+    _check_options(decimal, thousands, timezone)
+    table = read_table(path, sep=sep, sheet=sheet)
+    frame = table.frame
     if symbol_column:
         frame = _select_symbol(path, frame, symbol_column, symbol)
     features = list(features) if features else [target]
@@ -140,13 +181,29 @@ def load_prices(
     _require_columns(path, frame, [target], "target (data.target)")
     _require_columns(path, frame, features, "feature (data.features)")
 
-    index = _parse_dates(path, frame, date_column)
-    prices = pd.DataFrame({c: _to_float(path, frame, c, date_column).to_numpy() for c in columns}, index=index)
+    dates, values, notes = _read_values(
+        path,
+        table,
+        frame,
+        columns,
+        date_column,
+        date_format=date_format,
+        dayfirst=dayfirst,
+        timezone=timezone,
+        decimal=decimal,
+        thousands=thousands,
+    )
+    index = pd.DatetimeIndex(dates.to_numpy(), name="date")
+    prices = pd.DataFrame({c: values[c].to_numpy() for c in columns}, index=index)
 
-    if not prices.index.is_monotonic_increasing:
+    if prices.index.is_monotonic_decreasing and not prices.index.is_monotonic_increasing:
+        prices = prices.iloc[::-1]
+        notes.append("newest row first: sorted oldest first")
+    elif not prices.index.is_monotonic_increasing:
         out_of_order = int((np.diff(prices.index.asi8) < 0).sum())
         log.warning("%s: dates were not in order (%d steps back in time); sorted them", path.name, out_of_order)
         prices = prices.sort_index(kind="stable")
+    log.info("%s: %s", path.name, ", ".join(notes))
     duplicated = prices.index.duplicated(keep="last")
     if duplicated.any():
         log.warning("%s: %d rows repeat an earlier date; kept the last row of each date", path.name, duplicated.sum())
