@@ -1,4 +1,4 @@
-"""Forecast the next business days after a price history: python scripts/predict.py ckpt=PATH steps=N"""
+"""Forecast the next bars after a price history: python scripts/predict.py ckpt=PATH steps=N"""
 
 from pathlib import Path
 
@@ -6,8 +6,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pricernn.errors import exit_on_user_error, strip_debug_flag
-from pricernn.forecasting import forecast_history
+from pricernn.cli import prepare_command_line
+from pricernn.errors import exit_on_user_error
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -15,12 +15,18 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 @hydra.main(version_base="1.3", config_path=CONF, config_name="predict")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    frame = forecast_history(cfg, out_dir)
-    print(frame.to_string(index=False))
+    from pricernn.checkpoints import given_keys  # imported here: a bad command line is refused before torch loads
+    from pricernn.forecasting import forecast_history
+
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    # data.* keys on the command line replace the checkpoint's data settings, key by key
+    forecast = forecast_history(cfg, out_dir, given_keys(list(hydra_cfg.overrides.task), "data"))
+    print(forecast.describe(cfg.ckpt))
+    print(forecast.frame[["date", "predicted"]].to_string(index=False))
     print(f"written: {out_dir / 'forecast.csv'}, {out_dir / 'forecast.png'}")
 
 
 if __name__ == "__main__":
-    strip_debug_flag()
+    prepare_command_line("predict", CONF)  # a wrong key or value: one line, exit 2, before Hydra starts
     main()

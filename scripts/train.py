@@ -3,11 +3,9 @@
 from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from pricernn.errors import strip_debug_flag
+from pricernn.cli import prepare_command_line
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -16,14 +14,12 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 def main(cfg: DictConfig) -> float:
     # Imported here, not above: a parallel sweep's launcher then starts its workers at once instead of first
     # spending ~5 s importing torch and Lightning that only the workers use.
-    from pricernn.training import launcher_threads, run
+    from pricernn.jobs import run_hydra_job
 
-    hydra_cfg = HydraConfig.get()
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    return run(cfg, hydra_cfg.runtime.output_dir, multirun, threads=launcher_threads(hydra_cfg.launcher))
+    return run_hydra_job(cfg)
 
 
 if __name__ == "__main__":
-    strip_debug_flag()
+    prepare_command_line("train", CONF)  # a wrong key or value: one line, exit 2, before Hydra starts
     Path("outputs").mkdir(exist_ok=True)  # SQLite studies (hparams_search=optuna) live here
     main()

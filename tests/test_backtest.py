@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from conftest import CONF_DIR
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pricernn.data import PriceDataModule
@@ -67,3 +68,43 @@ def test_backtest_with_too_many_folds_says_so(run_script):
     result = run_script("backtest.py", "folds=200", "debug=fast")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: folds=200 leaves 3 test rows per fold")
+
+
+def test_backtest_of_a_multi_feature_model_within_data_end(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from pricernn.backtest import backtest
+
+    overrides = ["folds=2", "debug=fast", "data.window=10", "data.features=[Open,High,Low,Close]",
+                 "data.end=2010-12-31", f"logger.save_dir={tmp_path / 'tb'}"]  # fmt: skip
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("backtest", overrides=overrides)
+    summary = backtest(cfg, tmp_path / "run")
+    folds = pd.read_csv(tmp_path / "run" / "folds.csv")
+    # the folds tile the test period of the data up to data.end, not of the whole file
+    assert folds["test_end"].iloc[-1] == "2010-12-31"
+    until_end = PriceDataModule(window=10, end="2010-12-31")
+    until_end.setup()
+    assert folds["test_start"].iloc[0] == until_end.split_dates["test"][0]
+    # a model reading four columns cannot be fed its own forecasts: its longest scored horizon is its own (1)
+    assert summary["backtest/folds"] == 2 and "backtest/h1/win_share" in summary
+
+
+def test_backtest_of_a_checkpoint_reruns_that_run_s_setup(tmp_path, compose_cfg):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from pricernn import UserError
+    from pricernn.backtest import backtest
+    from pricernn.training import train
+
+    train(compose_cfg("debug=fast", "data.window=12", "model=gru", "model.hidden_size=8"), tmp_path / "run")
+    ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    given = [f"ckpt={ckpt}", "folds=2", "trainer.max_epochs=1"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("backtest", overrides=[*given, f"logger.save_dir={tmp_path / 'tb'}"])
+    backtest(cfg, tmp_path / "backtest", task_overrides=given)
+    fold = OmegaConf.load(tmp_path / "backtest" / "fold1" / "config.yaml")
+    assert (fold.data.window, fold.model.cell, fold.model.hidden_size) == (12, "gru", 8)  # the run's, not defaults
+    with pytest.raises(UserError, match="model=rnn: with ckpt= the run's own model settings are used"):
+        backtest(cfg, tmp_path / "other", task_overrides=[*given, "model=rnn"])

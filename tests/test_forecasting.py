@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,7 +7,8 @@ import torch
 
 from pricernn import UserError
 from pricernn.data import PriceDataModule
-from pricernn.forecasting import load_model, next_business_days, recursive_forecast
+from pricernn.data.calendar import infer_frequency
+from pricernn.forecasting import check_frequency, check_price_range, load_model, recursive_forecast
 from pricernn.models import RecurrentForecaster
 
 
@@ -69,18 +72,15 @@ def test_recursion_beyond_horizon_needs_a_target_only_model():
         recursive_forecast(model, x, torch.ones(1), 3)
 
 
-def test_future_dates_are_business_days():
-    friday = pd.Timestamp("2018-12-28")
-    days = next_business_days(friday, 6)
-    assert list(days.strftime("%Y-%m-%d")) == [
-        "2018-12-31",
-        "2019-01-01",
-        "2019-01-02",
-        "2019-01-03",
-        "2019-01-04",
-        "2019-01-07",
-    ]
-    assert (days.day_of_week < 5).all()
+def test_recursion_needs_the_target_itself_as_the_input_not_just_one_column():
+    # one input column, but it is Volume: feeding the model its Close forecasts as volume would be nonsense
+    dm = PriceDataModule(window=10, features=["Volume"], target="Close")
+    dm.setup()
+    model = RecurrentForecaster(1, 1, hidden_size=4, num_layers=1, transform=dm.transform_state())
+    x = torch.ones(1, 10, 1)
+    assert recursive_forecast(model, x, torch.ones(1), 1).shape == (1, 1)
+    with pytest.raises(UserError, match=r"whose sole input is its target \(Close\); this one reads Volume"):
+        recursive_forecast(model, x, torch.ones(1), 2)
 
 
 def test_bad_checkpoints_name_the_file(tmp_path):
@@ -94,21 +94,67 @@ def test_bad_checkpoints_name_the_file(tmp_path):
         load_model(tmp_path / "foreign.ckpt")
 
 
-def test_predict_cli_forecasts_business_days_after_the_data(run_script, tmp_path, sp500, write_csv):
-    assert run_script("train.py", "debug=fast", "data.window=10").returncode == 0
+def test_predict_cli_forecasts_the_series_the_model_was_trained_on(run_script, tmp_path, sp500):
+    # a user's own file, with its own column names, at its own price level (the S&P 500 / 25), ending on the
+    # Friday before Christmas 2000
+    mine = (sp500[["Close"]].loc[:"2000-12-22"] / 25).rename(columns={"Close": "Price"}).rename_axis("Day")
+    mine.reset_index().to_csv(tmp_path / "mine.csv", index=False)
+    trained = run_script("train.py", "data=csv", "data.path=mine.csv", "data.date_column=Day", "data.target=Price",
+                         "data.calendar=XNYS", "debug=fast", "data.window=10")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-2000:]
     (ckpt,) = (tmp_path / "outputs" / "runs").glob("*/checkpoints/best.ckpt")
-    friday = next(i for i in range(400, 420) if sp500.index[i].day_of_week == 4)
-    history = write_csv(sp500[["Close"]].iloc[: friday + 1], "history.csv")  # the history ends on a Friday
-    result = run_script("predict.py", f"ckpt={ckpt}", "steps=10", f"data.path={history}")
+
+    result = run_script("predict.py", f"ckpt={ckpt}", "steps=6")  # nothing but the checkpoint
     assert result.returncode == 0, result.stderr[-2000:]
+    assert f"6-step forecast of Price in {tmp_path / 'mine.csv'}, after its last bar 2000-12-22 (last" in result.stdout
     (out,) = (tmp_path / "outputs" / "forecasts").iterdir()
-    forecast = pd.read_csv(out / "forecast.csv", parse_dates=["date"])
-    assert len(forecast) == 10 and forecast["date"].iloc[0] == sp500.index[friday] + pd.Timedelta(days=3)
-    assert (forecast["date"].dt.day_of_week < 5).all() and forecast["predicted"].notna().all()
+    forecast = pd.read_csv(out / "forecast.csv")
+    assert set(forecast["source"]) == {str(tmp_path / "mine.csv")} and set(forecast["target"]) == {"Price"}
+    last = mine["Price"].iloc[-1]
+    assert ((forecast["predicted"] > 0.8 * last) & (forecast["predicted"] < 1.2 * last)).all()  # ~53, not ~1,300
+    # the exchange's sessions: Christmas Day and New Year's Day are skipped
+    assert list(forecast["date"]) == ["2000-12-26", "2000-12-27", "2000-12-28", "2000-12-29", "2001-01-02",
+                                      "2001-01-03"]  # fmt: skip
     assert (out / "forecast.png").stat().st_size > 10_000
     assert not [f for f in out.iterdir() if ".tmp" in f.name]  # written whole, then renamed
 
-    wrong = write_csv(sp500[["Open"]].iloc[:400], "open_only.csv")
-    result = run_script("predict.py", f"ckpt={ckpt}", f"data.path={wrong}")
+    # data.path replaces the file, key by key: the column names still come from the checkpoint
+    later = (sp500[["Close"]].iloc[:700] / 25).rename(columns={"Close": "Price"}).rename_axis("Day")
+    later.reset_index().to_csv(tmp_path / "later.csv", index=False)
+    result = run_script("predict.py", f"ckpt={ckpt}", "steps=2", "data.path=later.csv")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"in {tmp_path / 'later.csv'}, after its last bar {later.index[-1].date()} (last" in result.stdout
+
+    wrong = sp500[["Open"]].iloc[:400].rename_axis("Day")
+    wrong.reset_index().to_csv(tmp_path / "open_only.csv", index=False)
+    result = run_script("predict.py", f"ckpt={ckpt}", "data.path=open_only.csv")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "no target (data.target) column 'Close'" in result.stderr and "reads columns Close" in result.stderr
+    assert "no target (data.target) column 'Price'" in result.stderr and "reads columns Price" in result.stderr
+
+
+def _contract(scaler: str, alias: str = "B", per_year: float = 252) -> dict:
+    normalizer = {"scaler": scaler, "log_return": False}
+    frequency = {"alias": alias, "periods_per_year": per_year, "label": "business daily", "slots": []}
+    return {"target": "Close", "normalizer": normalizer, "train_range": [40.0, 60.0], "frequency": frequency}
+
+
+def test_a_history_far_from_the_training_prices_warns_or_fails_by_what_the_model_reads(caplog):
+    day = pd.Timestamp("2020-01-02")
+    check_price_range(_contract("window"), 250.0, day, "x.csv")  # within 5x of 60: nothing to say
+    with caplog.at_level(logging.WARNING, logger="pricernn"):
+        check_price_range(_contract("window"), 2500.0, day, "x.csv")  # relative moves: still a forecast
+    assert "x.csv: the last Close price, 2500 on 2020-01-02, is outside 0.2x-5x of the training range" in caplog.text
+    with pytest.raises(UserError, match=r"a model of price levels \(data.scaler=standard\) cannot forecast there"):
+        check_price_range(_contract("standard"), 2500.0, day, "x.csv")
+    with pytest.raises(UserError, match="outside 0.2x-5x"):
+        check_price_range(_contract("minmax"), 7.0, day, "x.csv")
+
+
+def test_a_history_of_other_bars_than_the_model_knew_is_refused(caplog):
+    hourly = infer_frequency(pd.date_range("2024-01-01", periods=200, freq="h"))
+    with pytest.raises(UserError, match=r"x.csv: its bars are hourly \(h\), the model's were business daily \(B\)"):
+        check_frequency(_contract("window"), hourly, "x.csv")
+    crypto = infer_frequency(pd.date_range("2024-01-01", periods=60, freq="D"))
+    with caplog.at_level(logging.WARNING, logger="pricernn"):
+        check_frequency(_contract("window"), crypto, "x.csv")  # daily either way: a warning
+    assert "its bars are daily, 7 days a week (D)" in caplog.text

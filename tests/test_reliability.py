@@ -13,9 +13,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from pricernn import UserError
 from pricernn.callbacks import DivergenceGuard, TrainingDiverged
 from pricernn.data import load_prices
 from pricernn.models import RecurrentForecaster
+from pricernn.training import train
 
 # --- the catalogue of bad input: every case through the CLI, all started at once -----------------------------
 
@@ -33,6 +35,9 @@ def _catalogue(d: Path) -> dict[str, tuple[str, list[str], str]]:
     dates = prices.astype({"Date": str})
     dates.loc[5, "Date"] = "someday"
     long = pd.concat([prices.assign(symbol=s) for s in ("AAPL", "MSFT")])
+    early_days = prices[prices["Date"].dt.day <= 12]  # every date reads both ways: 02/01 or 01/02?
+    ambiguous = early_days.assign(Date=early_days["Date"].dt.strftime("%d/%m/%Y"))
+    epoch_days = prices.assign(Date=range(len(prices)))  # day numbers where the reader expects dates
     (d / "empty.csv").write_text("")
     (d / "binary.csv").write_bytes(bytes(range(256)) * 8)
     (d / "subdir").mkdir()
@@ -85,6 +90,20 @@ def _catalogue(d: Path) -> dict[str, tuple[str, list[str], str]]:
         ),
         "too short": (t, ["data=csv", good, "data.window=280"], "too short for data.window=280"),
         "split without room": (t, ["data.split=[0.9,0.1,0.0]"], "three positive fractions"),
+        "split of two parts": (t, ["data.split=[0.7,0.3]"], "data.split=[0.7,0.3] must be three positive fractions"),
+        "wrong type": (t, ["data.window=abc"], "data.window=abc: expected a whole number"),
+        "wrong type of lr": (t, ["model.lr=fast"], "model.lr=fast: expected a number"),
+        "unknown key": (t, ["data.windw=30"], "unknown key data.windw; did you mean data.window?"),
+        "unknown appended key": (t, ["+data.windw=30"], "unknown key data.windw; did you mean data.window?"),
+        "unknown group option": (t, ["model=transformer"], "model=transformer: no such option; choose one of"),
+        "wrong type in a sweep": (t, ["-m", "data.window=10,abc"], "data.window=abc: expected a whole number"),
+        "several series": (
+            t,
+            ["data=csv", f"data.path={d / 'long.csv'}"],
+            "2 rows per date (e.g. 1999-01-04); set data.symbol_column=symbol and data.symbol=one of AAPL, MSFT",
+        ),  # fmt: skip
+        "ambiguous dates": (t, ["data=csv", csv("ambiguous.csv", ambiguous)], "set data.dayfirst=true"),
+        "dates in the wrong unit": (t, ["data=csv", csv("epoch.csv", epoch_days)], "as numbers read in the wrong unit"),
         "window zero": (t, ["data.window=0"], "data.window=0 must be at least 1"),
         "horizon negative": (t, ["data.horizon=-1"], "data.horizon=-1 must be at least 1"),
         "hidden size zero": (t, ["model.hidden_size=0"], "model.hidden_size=0 must be at least 1"),
@@ -139,6 +158,7 @@ def _case_names() -> list[str]:
 # Each case costs a fresh interpreter (~5 s of imports on 2 cores): the default run takes one case of each
 # kind; `pytest -m slow` runs the whole catalogue (tests/test_sources.py checks every case in-process too).
 DEFAULT_CASES = {"missing file", "binary file", "text in prices", "too short", "unknown cell", "resume truncated",
+                 "wrong type", "several series",
                  "ckpt columns", "gpu without CUDA"}  # fmt: skip
 
 
@@ -207,6 +227,47 @@ def test_a_diverging_run_stops_with_a_message_and_keeps_its_best_checkpoint(run_
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: training diverged: the loss became") and "at epoch" in last and "step" in last
     assert "model.lr" in last and "gradient_clip_val" in last
+
+
+class BlowUpInSecondEpoch(pl.Callback):
+    """An absurd learning rate from the second epoch on: the first epoch's checkpoints are good, then the loss
+    overflows."""
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            for group in trainer.optimizers[0].param_groups:
+                group["lr"] = 1e30
+
+
+def test_a_diverging_run_keeps_the_checkpoints_of_the_last_finite_epoch(compose_cfg, tmp_path):
+    cfg = compose_cfg("debug=tiny", "trainer.max_epochs=3", "trainer.gradient_clip_val=null",
+                      "+callbacks.blow_up._target_=test_reliability.BlowUpInSecondEpoch")  # fmt: skip
+    with pytest.raises(TrainingDiverged, match="the loss became .* at epoch 1, step") as caught:
+        train(cfg, tmp_path / "run")
+    best = (tmp_path / "run" / "checkpoints" / "best.ckpt").resolve()
+    assert str(caught.value).endswith(f"best checkpoint so far: {best}")
+    for name in ("best", "last"):  # nothing was written from the diverged weights
+        state = torch.load(best.parent / f"{name}.ckpt", weights_only=True)
+        assert state["epoch"] == 0 and all(torch.isfinite(w).all() for w in state["state_dict"].values())
+
+
+def test_resume_refuses_other_settings_or_changed_data_and_names_what_differs(compose_cfg, tmp_path, sp500):
+    path = tmp_path / "prices.csv"
+    sp500[["Close"]].iloc[:1500].reset_index().rename(columns={"date": "Date"}).to_csv(path, index=False)
+    run = ["data=csv", f"data.path={path}", "debug=fast", "data.window=10"]
+    train(compose_cfg(*run), tmp_path / "first")
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    with pytest.raises(UserError, match=r"trained with data.window=10 \(now 12\), model.cell=lstm \(now gru\); resume"):
+        train(compose_cfg(*run, "data.window=12", "model=gru", f"resume={last}"), tmp_path / "other_model")
+    with pytest.raises(UserError, match=rf"trained with data.path={path} \(now sp500\); resume with its settings"):
+        train(compose_cfg(*run[2:], f"resume={last}"), tmp_path / "other_file")
+    sp500[["Close"]].iloc[:1600].reset_index().rename(columns={"date": "Date"}).to_csv(path, index=False)
+    changed = r"the data changed since the checkpoint was written \(test period 2004-01-30 .. 2004-12-20, now 2004-06"
+    with pytest.raises(UserError, match=changed):
+        train(compose_cfg(*run, f"resume={last}"), tmp_path / "edited_file")
+    sp500[["Close"]].iloc[:1500].reset_index().rename(columns={"date": "Date"}).to_csv(path, index=False)
+    resumed = train(compose_cfg(*run, "trainer.max_epochs=2", f"resume={last}"), tmp_path / "longer")  # may change
+    assert resumed["epochs"] == 2
 
 
 def test_the_divergence_flag_stays_on_the_device_and_catches_a_loss_between_reads():

@@ -7,6 +7,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import torch
 
 from pricernn.leaderboard import collect, leaderboard, repeats, write
 
@@ -20,16 +21,19 @@ def _sweep_dir(tmp_path: Path) -> Path:
 
 def test_joblib_sweep_runs_in_parallel_with_a_share_of_the_cores_and_survives_a_failing_run(run_script, tmp_path):
     result = run_script("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=rnn",
-                        "debug=fast", "data.window=10,5000")  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+                        "debug=fast", "data.window=5000,10")  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]  # the sweep ran to its end, and says a run failed
+    assert "Traceback" not in result.stderr
     assert "sweep finished: 1 runs done, 1 failed" in result.stdout
-    assert "failed: job 1: the series has 5031 rows, too short for data.window=5000" in result.stdout
+    assert "failed: job 0: the series has 5031 rows, too short for data.window=5000" in result.stdout
     sweep = _sweep_dir(tmp_path)
-    metrics = json.loads((sweep / "0" / "metrics.json").read_text())
+    metrics = json.loads((sweep / "1" / "metrics.json").read_text())  # the job after the failed one ran
     assert metrics["threads"] == max(1, (os.cpu_count() or 1) // 2)  # two jobs share the cores
-    assert "too short" in json.loads((sweep / "1" / "failed.json").read_text())["error"]
+    assert "too short" in json.loads((sweep / "0" / "failed.json").read_text())["error"]
     board = pd.read_csv(sweep / "leaderboard.csv")
     assert list(board["status"]) == ["done", "failed", "baseline"]
+    compare = run_script("compare.py", str(sweep))
+    assert "failed: job 0: the series has 5031 rows" in compare.stdout
 
 
 @pytest.mark.slow
@@ -57,6 +61,14 @@ def test_optuna_search_persists_its_study_in_sqlite_and_resumes(run_script, tmp_
     again = run_script("train.py", *args, "hydra.sweeper.n_trials=1")  # the same command adds to the study
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(optuna.load_study(study_name="pricernn_search", storage=storage).trials) == 4
+    # a trial that fails on a user error is a failed trial, not a value; the study goes on, the exit status says so
+    failing = run_script("train.py", *args, "hydra.sweeper.n_trials=3", "data.window=choice(10,6000)",
+                         "hydra.sweeper.study_name=failing", "hydra.sweeper.sampler.seed=1")  # fmt: skip
+    assert failing.returncode == 2 and "Traceback" not in failing.stderr, failing.stderr[-3000:]
+    trials = optuna.load_study(study_name="failing", storage=storage).trials
+    assert {(t.state.name, t.params["data.window"]) for t in trials} == {("COMPLETE", 10), ("FAIL", 6000)}
+    failed = sum(t.state.name == "FAIL" for t in trials)
+    assert f"sweep finished: {3 - failed} runs done, {failed} failed" in failing.stdout
 
 
 def _fake_run(root: Path, job: str, overrides: list[str], metrics: dict | None = None, error: str | None = None):
@@ -85,7 +97,7 @@ def test_leaderboard_orders_by_validation_loss_and_aggregates_repeats(tmp_path, 
     (root / "6" / ".hydra").mkdir(parents=True)  # a job Hydra has only just created
     board = leaderboard(collect(root))
     assert list(board["job"]) == ["2", "3", "0", "1", "4", "5", "naive"]
-    assert list(board["status"]) == ["done"] * 4 + ["failed", "running", "baseline"]
+    assert list(board["status"]) == ["done"] * 4 + ["failed", "unfinished", "baseline"]
     assert board.iloc[-1]["test_rmse"] == 20.0 and board.iloc[-1]["ratio_naive"] == 1.0
     grouped = repeats(collect(root)).set_index("model")
     assert list(grouped.index) == ["lstm", "gru"]  # best mean validation loss first
@@ -107,27 +119,26 @@ def test_write_works_on_a_sweep_without_repeats(tmp_path):
     assert grouped is None and (tmp_path / "leaderboard.csv").is_file()
 
 
-@pytest.mark.slow
-def test_ddp_with_two_cpu_processes_gives_the_artifacts_of_a_single_process_run(run_script, tmp_path):
+def test_ddp_with_two_cpu_processes_trains_on_both_and_writes_every_artifact(run_script, tmp_path):
+    # Lightning's DDP strategy with the gloo backend: two processes on this CPU, each a shard of the batches
     ddp = run_script("train.py", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", *FAST,
-                     "hydra.run.dir=ddp")  # fmt: skip
+                     "trainer.limit_train_batches=4", "hydra.run.dir=ddp")  # fmt: skip
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = run_script("train.py", *FAST, "hydra.run.dir=single")
-    assert single.returncode == 0, single.stderr[-3000:]
-
-    def artifacts(d: str) -> set[str]:
-        return {str(p.relative_to(tmp_path / d)) for p in (tmp_path / d).rglob("*") if ".hydra" not in p.parts}
-
-    assert artifacts("single") <= artifacts("ddp")  # plus the second process's log
-    ddp_metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
-    assert set(json.loads((tmp_path / "single" / "metrics.json").read_text())) == set(ddp_metrics)
-    assert ddp_metrics["epochs"] == 1 and ddp_metrics["test/rmse"] > 0
+    run = tmp_path / "ddp"
+    names = {"metrics.json", "predictions.csv", "horizons.csv", "config.yaml", "test_prices.png"}
+    assert names <= {p.name for p in run.iterdir()}
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["test/rmse"] > 0
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 4  # limit_train_batches counts each process's own batches
+    assert "MEMBER: 2/2" in ddp.stderr + ddp.stdout  # Lightning started the second process
 
 
 def test_launcher_threads_share_the_cores_among_parallel_runs(monkeypatch):
     from omegaconf import OmegaConf
 
-    from pricernn.training import launcher_threads
+    from pricernn.jobs import launcher_threads
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert launcher_threads(OmegaConf.create({"n_jobs": -1})) == 1  # joblib's default: one run per core

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from pricernn.checkpoints import config_from_checkpoint
+from pricernn.config import BacktestConfig, TrainConfig, validate
 from pricernn.data import PriceDataModule
+from pricernn.data.calendar import stamp_format
 from pricernn.data.preprocess import split_rows
 from pricernn.errors import check
 from pricernn.files import write_atomic
@@ -26,15 +30,16 @@ from pricernn.training import run_name, time_stamp, train
 
 log = logging.getLogger("pricernn")
 
+TRAIN_KEYS = [f.name for f in fields(TrainConfig)]  # a fold is a training run: the backtest's own keys stay out
 FOLD_COLUMNS = ("rmse", "mae", "mape", "mase", "skill", "directional_accuracy", "dm_stat", "dm_pvalue")
 
 
 def fold_periods(cfg: DictConfig) -> list[dict[str, str]]:
-    """``data.val_start``, ``data.test_start`` and ``data.end`` of each of the ``cfg.folds`` folds."""
-    folds = int(cfg.folds)
-    check(folds >= 1, f"folds={cfg.folds} must be at least 1")
-    data = cfg.data
-    dates = PriceDataModule(**{**data, "end": None}).prepare_series().dates
+    """``data.val_start``, ``data.test_start`` and ``data.end`` of each of the ``cfg.folds`` folds: they tile the
+    test period of the configured data (up to ``data.end``, when given)."""
+    folds, data = int(cfg.folds), cfg.data
+    history = PriceDataModule(**data)
+    dates = history.prepare_series().dates
     val_row, test_row = split_rows(dates, data.window, data.horizon, data.split, data.val_start, data.test_start)
     n_val, blocks = test_row - val_row, np.array_split(np.arange(test_row, len(dates)), folds)
     steps = max(int(cfg.evaluation.steps), int(data.horizon))
@@ -44,22 +49,27 @@ def fold_periods(cfg: DictConfig) -> list[dict[str, str]]:
         f"folds={folds} leaves {shortest} test rows per fold, too few for evaluation.steps={steps}: "
         f"use fewer folds or a shorter evaluation.steps",
     )
-    iso = [str(d)[:10] for d in dates]
+    iso = list(dates.strftime(stamp_format(history.frequency)))
     return [{"val_start": iso[b[0] - n_val], "test_start": iso[b[0]], "end": iso[b[-1]]} for b in blocks]
 
 
-def backtest(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
+def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = ()) -> dict[str, float]:
     """Train and test one model per fold under ``run_dir/fold<k>``; write folds.csv, metrics.json and
-    backtest.png; log every fold and the summary to TensorBoard; return the summary metrics."""
+    backtest.png; log every fold and the summary to TensorBoard; return the summary metrics. With ``cfg.ckpt``
+    the setup is that of the run behind the checkpoint, changed only by the keys in ``task_overrides``."""
+    if cfg.get("ckpt"):
+        cfg = config_from_checkpoint(cfg, cfg.ckpt, list(task_overrides))
+    cfg = validate(cfg, BacktestConfig)
     run_dir = Path(run_dir)
     periods = fold_periods(cfg)
     stamp, name = time_stamp(), f"{run_name(cfg)}/backtest"
-    steps = max(int(cfg.evaluation.steps), int(cfg.data.horizon))
     rows = []
     for k, period in enumerate(periods):
         log.info("fold %d/%d: validation from %s, test %s .. %s", k + 1, len(periods), *period.values())
-        fold_cfg = OmegaConf.merge(cfg, {"data": period})
+        fold_cfg = OmegaConf.merge(OmegaConf.masked_copy(cfg, TRAIN_KEYS), {"data": period})
         metrics = train(fold_cfg, run_dir / f"fold{k}", tb_name=name, tb_version=f"{stamp}_fold{k}")
+        # the longest horizon scored: evaluation.steps, or the model's own horizon when it cannot recurse
+        steps = int(metrics["eval/steps"])
         row = {"fold": k, "test_start": period["test_start"], "test_end": period["end"]}
         row.update({f"{c}": metrics[f"test/{c}"] for c in FOLD_COLUMNS})
         row["naive_rmse"] = metrics["naive/rmse"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -53,3 +55,45 @@ class DivergenceGuard(pl.Callback):
                 f"try a lower model.lr (now {pl_module.hparams.lr:g}) or gradient clipping "
                 f"(trainer.gradient_clip_val, now {trainer.gradient_clip_val})"
             )
+
+
+class RandomState(pl.Callback):
+    """Carries the random number generators' states (python, numpy, torch, CUDA) in every checkpoint and puts
+    them back when a run resumes, so dropout draws in a resumed run what the uninterrupted run drew.
+
+    Lightning saves callbacks' ``state_dict`` with each checkpoint. The states are restored at ``on_train_start``,
+    after Lightning has built everything (which draws random numbers too) and before the first batch; a
+    checkpoint is written after an epoch's validation, from where the uninterrupted run goes straight on to the
+    next epoch. Batch order does not depend on these states (pricernn.data.windows draws it from the seed and
+    the global step). Everything is stored as lists and tensors, which ``weights_only`` loading accepts.
+    """
+
+    def __init__(self) -> None:
+        self.saved: dict | None = None
+
+    def state_dict(self) -> dict:
+        version, mt_state, gauss = random.getstate()
+        name, keys, position, has_gauss, cached = np.random.get_state()
+        state = {
+            "python": [version, list(mt_state), gauss],
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+            "torch": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.saved = state_dict
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.saved is None:
+            return
+        version, mt_state, gauss = self.saved["python"]
+        random.setstate((version, tuple(mt_state), gauss))
+        name, keys, position, has_gauss, cached = self.saved["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+        torch.set_rng_state(self.saved["torch"])
+        if "cuda" in self.saved and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self.saved["cuda"])
+        self.saved = None

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pricernn.errors import UserError, check
+from pricernn.errors import EXIT_USER_ERROR, UserError, check
 from pricernn.files import write_atomic
 
 SCORES = {
@@ -56,7 +57,7 @@ def _row(root: Path, job: Path) -> dict:
     if failed is not None:
         row.update(status="failed", error=failed.get("error", ""))
     elif metrics is None:
-        row["status"] = "running"  # or killed before it wrote anything
+        row["status"] = "unfinished"  # still running, or killed before it wrote anything
     else:
         row["status"] = metrics.get("status", "done")
     for key, column in SCORES.items():
@@ -130,7 +131,8 @@ def write(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 class LeaderboardCallback(Callback):
     """Hydra callback (conf/hydra/default.yaml): when a sweep ends, write its leaderboard and say which runs
-    failed, so a partly failed sweep is reported in its own output."""
+    failed, so a partly failed sweep is reported in its own output, and end the sweep with exit status 2 when
+    any run failed (every run still ran: a failed run does not stop the others)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -144,3 +146,6 @@ class LeaderboardCallback(Callback):
         print(f"sweep finished: {done} runs done, {len(failed)} failed; leaderboard: {sweep_dir / 'leaderboard.md'}")
         for row in failed.itertuples():
             print(f"  failed: job {row.job}: {row.error}")
+        if len(failed):
+            sys.stdout.flush()
+            sys.exit(EXIT_USER_ERROR)

@@ -13,9 +13,10 @@ import torch
 from matplotlib.figure import Figure
 
 from pricernn.data import PriceDataModule
+from pricernn.data.calendar import stamp_format
 from pricernn.errors import check
 from pricernn.evaluation import SIGNIFICANCE, baseline_forecasts, copy_lag, score_forecasts, verdict
-from pricernn.forecasting import recursive_forecast
+from pricernn.forecasting import can_recurse, recursive_forecast
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import fan_figure, horizon_figure, price_figure
 
@@ -59,7 +60,7 @@ def build_report(
     metrics["test/copy_lag"], metrics["test/copy_lag_corr"] = copy_lag(targets.actual[:, 0], predicted[:, 0])
 
     # multi-step: recursive beyond the model's own horizon, which needs the target to be the only input
-    steps = max(int(steps), model.hparams.horizon) if datamodule.n_features == 1 else model.hparams.horizon
+    steps = max(int(steps), model.hparams.horizon) if can_recurse(model.hparams.transform) else model.hparams.horizon
     windows, origins, multi = datamodule.forecast_origins("test", steps)
     device = next(model.parameters()).device
     model.eval()
@@ -88,14 +89,15 @@ def build_report(
             datamodule.target,
         ),
     }
-    return Report(metrics, _predictions_frame(targets, predicted), horizons, figures)
+    stamp = stamp_format(datamodule.frequency)
+    return Report(metrics, _predictions_frame(targets, predicted, stamp), horizons, figures)
 
 
-def _predictions_frame(targets, predicted: np.ndarray) -> pd.DataFrame:
+def _predictions_frame(targets, predicted: np.ndarray, stamp: str) -> pd.DataFrame:
     horizon = predicted.shape[1]
     frame = pd.DataFrame(
         {
-            "date": pd.to_datetime(targets.target_dates.ravel()).strftime("%Y-%m-%d"),
+            "date": pd.to_datetime(targets.target_dates.ravel()).strftime(stamp),
             "horizon": np.tile(np.arange(1, horizon + 1), len(predicted)),
             "actual": targets.actual.ravel(),
             "predicted": predicted.ravel(),

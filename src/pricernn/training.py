@@ -1,7 +1,7 @@
 """The training pipeline: config → data, model, trainer → fit → score the best checkpoint → run artifacts.
 
-``scripts/train.py`` is a thin Hydra wrapper around :func:`run`; :func:`train` is a plain function that tests
-call with a composed config and a directory.
+:func:`train` is a plain function that tests call with a composed config and a directory; ``scripts/train.py``
+runs it as a Hydra job through :mod:`pricernn.jobs`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 import warnings
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,14 +24,16 @@ from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities import rank_zero_only
 
-from pricernn.callbacks import TrainingDiverged
+from pricernn.callbacks import RandomState, TrainingDiverged
+from pricernn.checkpoints import check_resumable, config_record, read_checkpoint
+from pricernn.config import validate
 from pricernn.data import PriceDataModule
-from pricernn.errors import UserError, check, debug_enabled
+from pricernn.errors import check
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
 from pricernn.report import build_report, summary
-from pricernn.resume import Interrupted, check_same_model, interrupted, read_checkpoint
+from pricernn.resume import interrupted
 
 log = logging.getLogger("pricernn")
 
@@ -92,14 +92,27 @@ def curated_hparams(cfg: DictConfig) -> dict[str, Any]:
     return params
 
 
-def _callbacks(cfg: DictConfig, run_dir: Path) -> list[pl.Callback]:
+def _callbacks(cfg: DictConfig, checkpoint_dir: Path) -> list[pl.Callback]:
+    """The configured callbacks, checkpoints written to ``checkpoint_dir``, and RandomState (exact resume)."""
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     if cfg.trainer.get("enable_progress_bar") is False:  # the configured bar goes too, as Lightning insists
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     for callback in callbacks:
-        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-            callback.dirpath = str((run_dir / "checkpoints").resolve())
-    return callbacks
+        if isinstance(callback, ModelCheckpoint):
+            callback.dirpath = callback.dirpath or str(checkpoint_dir.resolve())
+    return [*callbacks, RandomState()]
+
+
+def _checkpoint_path(callbacks: list[pl.Callback], filename: str) -> str | None:
+    """The file the checkpoint callback named ``filename`` (best, last) last wrote, if any."""
+    found = [c for c in callbacks if isinstance(c, ModelCheckpoint) and c.filename == filename]
+    return (found[0].best_model_path or None) if found else None
+
+
+def _shown(path: str | Path) -> str:
+    """A path as the user typed paths: relative to the working directory when it lies below it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def train(
@@ -110,8 +123,10 @@ def train(
     the metrics. TensorBoard logs go to ``<logger.save_dir>/<tb_name>/<tb_version>`` (by default the
     :func:`run_name` and a microsecond time stamp)."""
     entered = time.perf_counter()
+    cfg = validate(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"run directory: {_shown(run_dir)}", flush=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     resumed = read_checkpoint(cfg.resume) if cfg.get("resume") else None
@@ -131,22 +146,19 @@ def train(
 
     datamodule = PriceDataModule(**cfg.data)
     datamodule.setup()
+    contract = datamodule.transform_state()
+    if resumed is not None:
+        check_resumable(cfg.resume, resumed, cfg, contract)
     model = RecurrentForecaster(
-        n_features=datamodule.n_features,
-        horizon=datamodule.horizon,
-        transform=datamodule.transform_state(),
-        **cfg.model,
+        n_features=datamodule.n_features, horizon=datamodule.horizon, transform=contract, **cfg.model
     )
-    callbacks = _callbacks(cfg, run_dir)
-    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    model.run_config = config_record(cfg, contract)
+    # a resumed run writes on into the interrupted run's checkpoint folder, so it remembers its best epoch
+    checkpoint_dir = Path(cfg.resume).resolve().parent if resumed is not None else run_dir / "checkpoints"
+    callbacks = _callbacks(cfg, checkpoint_dir)
     tb = {"name": tb_name or run_name(cfg), "version": tb_version or time_stamp()}
     if resumed is not None:
-        check_same_model(cfg.resume, resumed, model)
-        # continue the interrupted run where it was: its checkpoint folder (so the best-so-far is remembered)
-        # and its TensorBoard run (so the curves continue)
-        if checkpoint is not None:
-            checkpoint.dirpath = str(Path(cfg.resume).resolve().parent)
-        tb.update(resumed.get("pricernn_run", {}))
+        tb.update(resumed.get("pricernn_run", {}))  # and continues its TensorBoard run, so the curves go on
     logger = instantiate(cfg.logger, **tb)
     if resumed is None:
         logger.log_hyperparams(curated_hparams(cfg), metrics={k: math.nan for k in HPARAM_METRICS})
@@ -159,13 +171,14 @@ def train(
     except SystemExit as stop:  # Lightning's graceful stop: Ctrl-C (exit 1) or SIGTERM (SIGTERMException)
         if trainer.state.status != TrainerStatus.INTERRUPTED:
             raise
-        raise interrupted(stop, trainer, checkpoint, run_dir) from None
+        best, last = _checkpoint_path(callbacks, "best"), _checkpoint_path(callbacks, "last")
+        raise interrupted(stop, trainer, best, last, run_dir) from None
     except TrainingDiverged as err:
-        kept = checkpoint.best_model_path if checkpoint else ""
+        kept = _checkpoint_path(callbacks, "best")
         raise TrainingDiverged(f"{err}; best checkpoint so far: {kept or 'none (no epoch finished)'}") from None
     train_seconds = time.perf_counter() - started
 
-    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    best = _checkpoint_path(callbacks, "best")
     if trainer.global_rank > 0:  # under DDP the first process alone scores and writes the artifacts
         return {}
     predicted = predict_test(model, datamodule, best)
@@ -195,7 +208,23 @@ def train(
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
     print(summary(metrics, datamodule.split_dates["test"], datamodule.target), flush=True)
+    print(where_things_are(run_dir, best, logger.log_dir), flush=True)
     return metrics
+
+
+def where_things_are(run_dir: Path, best: str | None, log_dir: str) -> str:
+    """The closing lines of a run: where its results are and the commands that use them."""
+    checkpoint = _shown(best) if best else f"{_shown(run_dir)}/checkpoints/best.ckpt"
+    everything = _shown(Path(log_dir).parents[2])  # <save_dir>/<dataset>/<model>/<version>
+    return "\n".join(
+        [
+            f"results in {_shown(run_dir)}/: metrics.json, predictions.csv, horizons.csv, test_prices.png, "
+            "horizon_errors.png, forecast_fan.png",
+            f"checkpoints: {checkpoint} (scored above), {_shown(Path(checkpoint).parent / 'last.ckpt')} (resume=)",
+            f"forecast:    python scripts/predict.py ckpt={checkpoint}",
+            f"TensorBoard: tensorboard --logdir {_shown(log_dir)}   (all runs: --logdir {everything})",
+        ]
+    )
 
 
 @torch.no_grad()
@@ -206,44 +235,3 @@ def predict_test(model: RecurrentForecaster, datamodule: PriceDataModule, checkp
         model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
     model.cpu().eval()
     return torch.cat([model.predict_step(batch, i) for i, batch in enumerate(datamodule.test_dataloader())])
-
-
-def launcher_threads(launcher: DictConfig | None) -> int | None:
-    """Torch threads per run that keep a Hydra launcher's parallel runs off each other's cores: joblib's
-    ``n_jobs`` runs share this machine's cores; a submitit task gets its ``cpus_per_task``; else None (no limit)."""
-    launcher = launcher or {}
-    if launcher.get("cpus_per_task"):
-        return int(launcher.cpus_per_task)
-    if launcher.get("n_jobs") is None:
-        return None
-    cores, n_jobs = os.cpu_count() or 1, int(launcher.n_jobs)
-    jobs = min(cores, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)  # joblib: -1 = all cores, -2 = all but one
-    return max(1, cores // max(jobs, 1))
-
-
-def run(
-    cfg: DictConfig, run_dir: str | Path, multirun: bool = False, task: Callable = train, threads: int | None = None
-) -> float:
-    """Run ``task(cfg, run_dir)`` (training, or a backtest) and return ``cfg.optimized_metric`` for sweepers.
-    A user error ends a single run with one line and exit status 2; inside a sweep it is recorded in the run
-    directory and the sweep goes on. ``threads`` (from :func:`launcher_threads`) applies unless the config sets
-    its own ``threads``."""
-    if threads and not cfg.get("threads"):
-        torch.set_num_threads(threads)
-    try:
-        metrics = task(cfg, run_dir)
-        if not metrics:  # a DDP process other than the first: it trained, the first one reports
-            return math.nan
-    except Interrupted as stop:  # the user or the scheduler wants everything to stop, sweeps included
-        print(f"{stop}", file=sys.stderr, flush=True)
-        sys.exit(stop.exit_code)
-    except UserError as err:
-        if debug_enabled():
-            raise
-        if not multirun:
-            print(f"error: {err}", file=sys.stderr, flush=True)
-            sys.exit(2)
-        log.error("run failed: %s", err)
-        write_atomic(Path(run_dir) / "failed.json", json.dumps({"error": str(err)}) + "\n")
-        return math.nan
-    return metrics[cfg.optimized_metric]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,13 +13,21 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from pricernn.config import DataConfig, check_section
+from pricernn.data.calendar import BarFrequency, describe, infer_frequency, missing_sessions, stamp_format
 from pricernn.data.preprocess import PreparedSeries, encode, fill_missing, split_rows, window_starts
-from pricernn.data.sources import load_prices
+from pricernn.data.sources import EMBEDDED, load_prices
 from pricernn.data.transforms import Normalizer
 from pricernn.data.windows import WindowDataset, batch_loader, sliding_windows
 from pricernn.errors import check
 
+log = logging.getLogger("pricernn")
 SPLITS = ("train", "val", "test")
+
+
+def _source_name(path: str) -> str:
+    """An embedded data set keeps its name; a file becomes an absolute path, valid from any directory."""
+    return str(path) if str(path) in EMBEDDED else str(Path(str(path)).expanduser().resolve())
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,15 @@ class PriceDataModule(pl.LightningDataModule):
         features: Sequence[str] | str | None = None,
         symbol_column: str | None = None,
         symbol: str | None = None,
+        sep: str | None = None,
+        decimal: str | None = None,
+        thousands: str | None = None,
+        date_format: str | None = None,
+        dayfirst: bool | None = None,
+        sheet: str | int | None = None,
+        timezone: str | None = None,
+        freq: str | None = None,
+        calendar: str | None = None,
         fill: str = "ffill",
         target_transform: str = "price",
         scaler: str = "window",
@@ -59,12 +78,27 @@ class PriceDataModule(pl.LightningDataModule):
         eval_batch_size: int = 1024,
         pin_memory: bool | None = None,
     ) -> None:
+        settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
-        check(path is not None and str(path) != "", "data.path is not set: give data.path=FILE (CSV or Parquet)")
-        check(int(batch_size) >= 1, f"data.batch_size={batch_size} must be at least 1")
+        check(path is not None and str(path) != "", "data.path is not set: give data.path=FILE (CSV, Parquet, Excel)")
+        check_section(DataConfig, "data", settings)  # types and allowed values: pricernn.config
         features = [features] if isinstance(features, str) else list(features or [target])
+        # every data setting as used, the file as an absolute path: the data contract checkpoints carry
+        self.settings = {**settings, "path": _source_name(path), "features": features, "split": list(split)}
         self.path, self.date_column, self.target, self.features = str(path), date_column, target, features
         self.symbol_column, self.symbol, self.fill = symbol_column, symbol, fill
+        # how to read the file; None = detected from it (pricernn.data.sources)
+        self.read_options = {
+            "sep": sep,
+            "decimal": decimal,
+            "thousands": thousands,
+            "date_format": date_format,
+            "dayfirst": dayfirst,
+            "sheet": sheet,
+            "timezone": timezone,
+        }
+        self.freq, self.calendar = freq, calendar
+        self.frequency: BarFrequency | None = None  # inferred (or data.freq) when the history is read
         self.target_transform, self.scaler = target_transform, scaler
         self.window, self.horizon = int(window), int(horizon)
         self.split, self.val_start, self.test_start = [float(f) for f in split], val_start, test_start
@@ -85,11 +119,31 @@ class PriceDataModule(pl.LightningDataModule):
             features=self.features,
             symbol_column=self.symbol_column,
             symbol=self.symbol,
+            **self.read_options,
         )
         if self.end is not None:  # pretend the history stops here (walk-forward folds, what-if runs)
             prices = prices.loc[: pd.Timestamp(self.end)]
             check(len(prices) > 0, f"data.end={self.end} is before the first date of {self.path}")
+        self.frequency = infer_frequency(prices.index, self.freq)
+        prices = self._fill_sessions(prices)
         return encode(fill_missing(prices, self.fill), self.features, self.target, self.target_transform)
+
+    def _fill_sessions(self, prices: pd.DataFrame) -> pd.DataFrame:
+        """With ``data.calendar``, bars the calendar expects and the file lacks become empty rows, which
+        ``data.fill`` then fills (or drops); the log line says how many. Without one, holidays are unknown."""
+        if not self.calendar:
+            log.info("%s; no data.calendar: holidays unknown, forecast dates follow the bars' weekly pattern",
+                     describe(self.frequency))  # fmt: skip
+            return prices
+        gaps = missing_sessions(prices.index, self.frequency, self.calendar)
+        log.info("%s", describe(self.frequency, self.calendar, gaps))
+        if not gaps.count:
+            return prices
+        missing = gaps.missing
+        if not self.frequency.intraday:  # daily bars: the sessions' dates at the history's time of day
+            missing = missing + (prices.index[-1] - prices.index[-1].normalize())
+        log.info("%d missing %s bars added as empty rows for data.fill=%s", gaps.count, self.calendar, self.fill)
+        return prices.reindex(prices.index.union(missing))
 
     def setup(self, stage: str | None = None) -> None:
         if self.series is not None:  # idempotent: Lightning calls it once per stage
@@ -126,8 +180,12 @@ class PriceDataModule(pl.LightningDataModule):
     @property
     def split_dates(self) -> dict[str, tuple[str, str]]:
         """First and last target date of each split (ISO strings)."""
+        stamp = stamp_format(self.frequency)
         return {
-            name: (str(t.target_dates[0, 0])[:10], str(t.target_dates[-1, -1])[:10])
+            name: (
+                pd.Timestamp(t.target_dates[0, 0]).strftime(stamp),
+                pd.Timestamp(t.target_dates[-1, -1]).strftime(stamp),
+            )
             for name, t in ((n, self.targets(n)) for n in SPLITS)
         }
 
@@ -161,7 +219,10 @@ class PriceDataModule(pl.LightningDataModule):
         return float(np.mean(np.abs(np.diff(self.series.levels[: self.rows[0]]))))
 
     def transform_state(self) -> dict:
-        """Plain-data description of everything fitted or chosen at training time (for checkpoints)."""
+        """Plain-data description of everything fitted or chosen at training time, for checkpoints: the fitted
+        normaliser, the model's inputs, and the data contract (every data setting, the training period's price
+        range and the split dates), so a checkpoint alone says which data it forecasts and how to read them."""
+        train_levels = self.series.levels[: self.rows[0]]
         return {
             "normalizer": self.normalizer.to_dict(),
             "features": list(self.features),
@@ -169,6 +230,10 @@ class PriceDataModule(pl.LightningDataModule):
             "window": self.window,
             "horizon": self.horizon,
             "target_transform": self.target_transform,
+            "data": dict(self.settings),
+            "frequency": self.frequency.to_dict(),
+            "train_range": [float(train_levels.min()), float(train_levels.max())],
+            "split_dates": self.split_dates,
         }
 
     # --- loaders: whole-tensor batches, chronological order except shuffling inside the training split --------

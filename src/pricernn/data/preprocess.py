@@ -13,18 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pricernn.errors import UserError, check
+from pricernn.errors import UserError
 
 log = logging.getLogger("pricernn")
-
-FILL_METHODS = ("ffill", "interpolate", "drop")
-TARGET_TRANSFORMS = ("price", "log_return")
-
-
-def choose(option: str, value: str, allowed: Sequence[str]) -> str:
-    """Validate an option value, naming the option and the allowed values when it is wrong."""
-    check(value in allowed, f"unknown {option}={value}; choose one of: {', '.join(allowed)}")
-    return value
 
 
 def fill_missing(prices: pd.DataFrame, method: str = "ffill") -> pd.DataFrame:
@@ -34,7 +25,6 @@ def fill_missing(prices: pd.DataFrame, method: str = "ffill") -> pd.DataFrame:
     straight line in time between neighbours, so a filled day looks one observation ahead. ``drop`` removes
     rows with any gap. Rows still empty at the start (nothing to carry forward) are dropped.
     """
-    choose("data.fill", method, FILL_METHODS)
     missing = prices.isna().sum()
     if missing.any():
         detail = ", ".join(f"{c}: {n}" for c, n in missing.items() if n)
@@ -75,7 +65,6 @@ class PreparedSeries:
 
 def encode(prices: pd.DataFrame, features: Sequence[str], target: str, target_transform: str) -> PreparedSeries:
     """Encode prices as model values: the prices themselves, or daily log returns (first day dropped)."""
-    choose("data.target_transform", target_transform, TARGET_TRANSFORMS)
     log_return = target_transform == "log_return"
     values = prices.to_numpy(dtype=np.float64)
     levels = prices[target].to_numpy(dtype=np.float64)
@@ -125,22 +114,13 @@ def split_rows(
     By fractions of the rows, or by dates when ``val_start`` and ``test_start`` are given. The training part
     must hold at least one whole window plus its horizon; validation and test at least one horizon each.
     """
-    check(window >= 1, f"data.window={window} must be at least 1")
-    check(horizon >= 1, f"data.horizon={horizon} must be at least 1")
-    n = len(dates)
-    if (val_start is None) != (test_start is None):
-        raise UserError("data.val_start and data.test_start go together: give both dates or neither")
+    n = len(dates)  # the options themselves (fractions, date order) are checked by pricernn.config
     if val_start is not None:
         val_row = int(dates.searchsorted(pd.Timestamp(val_start)))
         test_row = int(dates.searchsorted(pd.Timestamp(test_start)))
-        check(val_row < test_row, f"data.val_start={val_start} must come before data.test_start={test_start}")
         how = f"data.val_start={val_start}, data.test_start={test_start}"
     else:
         fractions = [float(f) for f in fractions]
-        check(
-            len(fractions) == 3 and all(f > 0 for f in fractions) and abs(sum(fractions) - 1) < 1e-6,
-            f"data.split={fractions} must be three positive fractions (train, val, test) summing to 1",
-        )
         val_row, test_row = _fraction_rows(n, fractions)
         how = f"data.split={fractions}"
     parts = {"train": val_row, "validation": test_row - val_row, "test": n - test_row}

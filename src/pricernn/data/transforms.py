@@ -20,10 +20,7 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from pricernn.data.preprocess import PreparedSeries, choose, require_positive
-from pricernn.errors import check
-
-SCALERS = ("window", "standard", "minmax", "none")
+from pricernn.data.preprocess import PreparedSeries, require_positive
 
 
 def _relative_rms(values: np.ndarray, ends: np.ndarray, lags: range, backwards: bool) -> np.ndarray:
@@ -54,15 +51,9 @@ class Normalizer:
     @classmethod
     def fit(cls, series: PreparedSeries, val_row: int, window: int, horizon: int, scaler: str) -> Normalizer:
         """Fit on rows before ``val_row`` (the training period) and nothing else."""
-        choose("data.scaler", scaler, SCALERS)
         train_x, train_y = series.inputs[:val_row], series.target[:val_row, None]
         n_features = series.inputs.shape[1]
-        if scaler == "window":
-            check(
-                not series.log_return,
-                "data.scaler=window scales prices by the last price; with "
-                "data.target_transform=log_return use data.scaler=standard (returns need no rescaling by level)",
-            )
+        if scaler == "window":  # not with log returns (pricernn.config refuses the pair)
             frame = pd.DataFrame(series.inputs, index=series.dates, columns=list(series.features))
             require_positive(frame, list(series.features), "data.scaler=window divides by the last price")
             ends = np.arange(window - 1, val_row - horizon)  # last input row of every training window

@@ -100,4 +100,7 @@ def batch_loader(
     """
     seed = torch.initial_seed() if seed is None else seed
     sampler = WindowBatches(len(dataset), batch_size, shuffle, seed, progress)
-    return DataLoader(dataset, sampler=sampler, batch_size=None, pin_memory=pin_memory)
+    # A generator of its own: otherwise every new iterator draws its base seed from torch's global generator,
+    # which dropout uses too, so a resumed run's dropout would depend on when Lightning created iterators.
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, sampler=sampler, batch_size=None, pin_memory=pin_memory, generator=generator)

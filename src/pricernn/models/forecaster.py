@@ -9,12 +9,13 @@ import torch
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MinMetric
 
+from pricernn.config import ModelConfig, check_section
 from pricernn.data.transforms import Normalizer
-from pricernn.errors import UserError, check
+from pricernn.errors import UserError
 
+# the names the config allows (pricernn.config), and what they build
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-SCHEDULERS = ("none", "plateau", "cosine")
 
 
 class RecurrentForecaster(pl.LightningModule):
@@ -41,13 +42,9 @@ class RecurrentForecaster(pl.LightningModule):
         transform: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        check(cell in CELLS, f"unknown model.cell={cell}; choose one of: {', '.join(CELLS)}")
-        check(optimizer in OPTIMIZERS, f"unknown model.optimizer={optimizer}; choose one of: {', '.join(OPTIMIZERS)}")
-        check(scheduler in SCHEDULERS, f"unknown model.scheduler={scheduler}; choose one of: {', '.join(SCHEDULERS)}")
-        for key, value in (("model.hidden_size", hidden_size), ("model.num_layers", num_layers)):
-            check(int(value) >= 1, f"{key}={value} must be at least 1")
-        check(0 <= dropout < 1, f"model.dropout={dropout} must be in [0, 1)")
-        check(lr > 0, f"model.lr={lr} must be positive")
+        options = {"cell": cell, "hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "lr": lr}
+        options |= {"weight_decay": weight_decay, "optimizer": optimizer, "scheduler": scheduler}
+        check_section(ModelConfig, "model", options)  # types and allowed values: pricernn.config
         self.save_hyperparameters(logger=False)
         # torch applies dropout between stacked layers only; with one layer it would warn and do nothing
         self.rnn = CELLS[cell](
@@ -62,6 +59,7 @@ class RecurrentForecaster(pl.LightningModule):
         # nan_strategy="disable": the default NaN check reads a flag back to the host on every update (the
         # divergence guard watches for NaN instead)
         self.train_loss = MeanMetric(nan_strategy="disable")
+        self.run_config: dict[str, Any] | None = None  # the run's resolved config, stored in every checkpoint
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         output, _ = self.rnn(x)
@@ -109,6 +107,9 @@ class RecurrentForecaster(pl.LightningModule):
         return self.to_price(self(x), ctx)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # what resume= compares the new config with, and what backtest.py ckpt= re-runs (pricernn.checkpoints)
+        if self.run_config is not None:
+            checkpoint["pricernn_config"] = self.run_config
         # a resumed run continues logging into the same TensorBoard run
         if self._trainer is not None and self.logger is not None:
             checkpoint["pricernn_run"] = {"name": str(self.logger.name), "version": str(self.logger.version)}

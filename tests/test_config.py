@@ -1,0 +1,73 @@
+"""The typed config schema and the command-line check: every wrong key or value is one line naming it."""
+
+import pytest
+from conftest import CONF_DIR
+
+from pricernn import UserError
+from pricernn.cli import check_command_line
+from pricernn.config import validate
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["data.window=abc"], "data.window=abc: expected a whole number"),
+        (["model.lr=fast"], "model.lr=fast: expected a number"),
+        (["data.split=[0.7,0.2]"], "data.split=[0.7,0.2] must be three positive fractions"),
+        (["data.split=[0.7,a,0.15]"], "data.split=[0.7,a,0.15]: expected a list of numbers"),
+        (["model.hidden_size=-4"], "model.hidden_size=-4 must be at least 1"),
+        (["model.dropout=1.5"], "model.dropout=1.5 must be in [0, 1)"),
+        (["data.scaler=robust"], "unknown data.scaler=robust; choose one of: window, standard, minmax, none"),
+        (["trainer.max_epochs=many"], "trainer.max_epochs=many: expected a whole number"),
+        (["data.windw=30"], "unknown key data.windw; did you mean data.window?"),
+        (["+data.windw=30"], "unknown key data.windw; did you mean data.window?"),
+        (["+trainer.max_epoch=3"], "unknown key trainer.max_epoch; did you mean trainer.max_epochs?"),
+        (["model=transformer"], "model=transformer: no such option; choose one of: gru, lstm, rnn"),
+        (["data.val_start=2015-01-02"], "data.val_start and data.test_start go together"),
+        (["data.end=yesterday"], "data.end=yesterday: expected a date like 2016-01-04"),
+        (["data.window=[1"], "data.window=[1: not a valid override"),
+        # every value of a sweep is checked before the first run starts
+        (["-m", "model=rnn,gru", "data.window=10,abc"], "data.window=abc: expected a whole number"),
+        (["-m", "model.hidden_size=range(-2,3)"], "model.hidden_size=-2 must be at least 1"),
+    ],
+)
+def test_a_wrong_key_or_value_is_one_line_naming_it(args, message):
+    with pytest.raises(UserError) as caught:
+        check_command_line("train", args, CONF_DIR)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["data.window=30", "model=gru", "data.features=[Open,Close]", "~callbacks.early_stopping"],
+        ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=rnn,lstm", "data.window=10,20"],
+        ["-m", "hparams_search=optuna", "model.lr=tag(log, interval(0.0001, 0.1))"],
+        ["trainer=ddp", "trainer.accelerator=cpu", "debug=tiny", "experiment=sp500_gru"],
+        ["--cfg", "job", "data.window=abc"],  # Hydra prints the config; nothing runs
+    ],
+)
+def test_good_command_lines_pass(args):
+    check_command_line("train", args, CONF_DIR)
+
+
+def test_validation_converts_types_and_keeps_only_the_trainer_keys_given(compose_cfg):
+    cfg = validate(compose_cfg("data.window=30", "data.features=Close", "debug=tiny"))
+    assert cfg.data.window == 30 and list(cfg.data.features) == ["Close"]  # one column is a list of one
+    assert "max_steps" not in cfg.trainer and cfg.trainer.max_epochs == 2  # Lightning's own defaults apply
+
+
+def test_the_predict_and_backtest_configs_have_their_own_keys():
+    check_command_line("predict", ["ckpt=some.ckpt", "steps=5", "data.path=x.csv"], CONF_DIR)
+    with pytest.raises(UserError, match="steps=0 must be at least 1"):
+        check_command_line("predict", ["steps=0"], CONF_DIR)
+    with pytest.raises(UserError, match="folds=0 must be at least 1"):
+        check_command_line("backtest", ["folds=0"], CONF_DIR)
+
+
+def test_the_scripts_exit_2_with_the_line_before_importing_torch(run_script):
+    result = run_script("train.py", "data.window=abc", timeout=60)
+    assert result.returncode == 2 and result.stderr == "error: data.window=abc: expected a whole number\n"
+    result = run_script("predict.py", "+data.windw=3", timeout=60)
+    assert result.returncode == 2 and result.stderr == "error: unknown key data.windw; did you mean data.window?\n"
