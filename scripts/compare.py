@@ -10,7 +10,7 @@ import argparse
 import pandas as pd
 
 from pricernn.errors import exit_on_user_error, strip_debug_flag
-from pricernn.leaderboard import write
+from pricernn.leaderboard import shared_line, write
 
 
 @exit_on_user_error
@@ -19,6 +19,8 @@ def main() -> None:
     parser.add_argument("sweep", help="a sweep folder, e.g. outputs/multirun/2026-11-23_10-00-00_000000")
     args = parser.parse_args()
     board, grouped = write(args.sweep)
+    if shared := shared_line(board):
+        print(shared)
     with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
         shown = board.drop(columns=["error"], errors="ignore")
         print(shown.to_string(index=False, float_format="{:.6g}".format, na_rep=""))

@@ -1,5 +1,6 @@
 """Forecast the next bars after a price history: python scripts/predict.py ckpt=PATH steps=N"""
 
+import json
 from pathlib import Path
 
 import hydra
@@ -7,7 +8,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from pricernn.cli import prepare_command_line
-from pricernn.errors import exit_on_user_error
+from pricernn.errors import UserError, exit_on_user_error
+from pricernn.files import write_atomic
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -16,15 +18,19 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
     from pricernn.checkpoints import given_keys  # imported here: a bad command line is refused before torch loads
-    from pricernn.forecasting import forecast_history
+    from pricernn.predict import forecast_history
+    from pricernn.training import shown_path
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
-    # data.* keys on the command line replace the checkpoint's data settings, key by key
-    forecast = forecast_history(cfg, out_dir, given_keys(list(hydra_cfg.overrides.task), "data"))
+    try:  # data.* keys on the command line replace the checkpoint's data settings, key by key
+        forecast = forecast_history(cfg, out_dir, given_keys(list(hydra_cfg.overrides.task), "data"))
+    except UserError as err:
+        write_atomic(out_dir / "failed.json", json.dumps({"error": str(err)}) + "\n")  # the folder says why
+        raise
     print(forecast.describe(cfg.ckpt))
     print(forecast.frame[["date", "predicted"]].to_string(index=False))
-    print(f"written: {out_dir / 'forecast.csv'}, {out_dir / 'forecast.png'}")
+    print(f"written: {shown_path(out_dir / 'forecast.csv')}, {shown_path(out_dir / 'forecast.png')}")
 
 
 if __name__ == "__main__":

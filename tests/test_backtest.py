@@ -106,5 +106,5 @@ def test_backtest_of_a_checkpoint_reruns_that_run_s_setup(tmp_path, compose_cfg)
     backtest(cfg, tmp_path / "backtest", task_overrides=given)
     fold = OmegaConf.load(tmp_path / "backtest" / "fold1" / "config.yaml")
     assert (fold.data.window, fold.model.cell, fold.model.hidden_size) == (12, "gru", 8)  # the run's, not defaults
-    with pytest.raises(UserError, match="model=rnn: with ckpt= the run's own model settings are used"):
+    with pytest.raises(UserError, match="model=rnn: with ckpt= the run's own settings are used, not a group's"):
         backtest(cfg, tmp_path / "other", task_overrides=[*given, "model=rnn"])

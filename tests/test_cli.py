@@ -141,9 +141,8 @@ def test_a_run_says_where_its_results_are(run_script, tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "run directory: outputs/runs/mine"
     assert "results in outputs/runs/mine/: metrics.json, predictions.csv" in result.stdout
-    assert (
-        "checkpoints: outputs/runs/mine/checkpoints/best.ckpt (scored above), outputs/runs/mine/checkpoints/last.ckpt"
-    )
+    last = "outputs/runs/mine/checkpoints/last.ckpt (resume=)"
+    assert f"checkpoints: outputs/runs/mine/checkpoints/best.ckpt (scored above), {last}" in result.stdout
     assert "forecast:    python scripts/predict.py ckpt=outputs/runs/mine/checkpoints/best.ckpt" in result.stdout
     (tensorboard,) = [line for line in lines if line.startswith("TensorBoard: tensorboard --logdir ")]
     log_dir = tensorboard.split("--logdir ")[1].split()[0]

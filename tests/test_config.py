@@ -26,6 +26,10 @@ from pricernn.config import validate
         (["data.val_start=2015-01-02"], "data.val_start and data.test_start go together"),
         (["data.end=yesterday"], "data.end=yesterday: expected a date like 2016-01-04"),
         (["data.window=[1"], "data.window=[1: not a valid override"),
+        (["data.freq=bogus"], "data.freq='bogus' is not a pandas frequency alias: use one such as B, D, h"),
+        (["data.calendar=XNYZ"], "data.calendar='XNYZ' is not a known exchange calendar: try"),
+        (["trainer.accelerator=tpu"], "unknown trainer.accelerator=tpu; choose one of: cpu, gpu, cuda, mps, auto"),
+        (["-cn", "backtest", "folds=0"], "folds=0 must be at least 1"),  # another primary config, its schema
         # every value of a sweep is checked before the first run starts
         (["-m", "model=rnn,gru", "data.window=10,abc"], "data.window=abc: expected a whole number"),
         (["-m", "model.hidden_size=range(-2,3)"], "model.hidden_size=-2 must be at least 1"),
@@ -46,10 +50,34 @@ def test_a_wrong_key_or_value_is_one_line_naming_it(args, message):
         ["-m", "hparams_search=optuna", "model.lr=tag(log, interval(0.0001, 0.1))"],
         ["trainer=ddp", "trainer.accelerator=cpu", "debug=tiny", "experiment=sp500_gru"],
         ["--cfg", "job", "data.window=abc"],  # Hydra prints the config; nothing runs
+        ["-m", "model=glob(*)", "debug=fast"],  # only the sweeper can list a glob's values
+        ["data.calendar=XNYS", "data.freq=h"],
     ],
 )
 def test_good_command_lines_pass(args):
     check_command_line("train", args, CONF_DIR)
+
+
+def test_a_config_dir_of_the_user_s_own_is_searched_as_hydra_does(tmp_path):
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\ndata:\n  window: 12\n")
+    check_command_line("train", ["--config-dir", str(tmp_path), "experiment=mine"], CONF_DIR)
+    with pytest.raises(UserError, match="data.window=abc: expected a whole number"):
+        check_command_line("train", [f"-cd={tmp_path}", "experiment=mine", "data.window=abc"], CONF_DIR)
+
+
+def test_the_python_api_takes_the_values_its_signature_promises():
+    import numpy as np
+
+    from pricernn.data import PriceDataModule
+    from pricernn.models import RecurrentForecaster
+
+    dm = PriceDataModule(features="Close", window=np.int64(30), split=(0.7, 0.15, 0.15))
+    assert dm.features == ["Close"] and dm.window == 30
+    with pytest.raises(UserError, match="data.window=0 must be at least 1"):
+        PriceDataModule(window=0)
+    with pytest.raises(UserError, match=r"model.dropout=1.5 must be in \[0, 1\)"):
+        RecurrentForecaster(1, dropout=1.5)
 
 
 def test_validation_converts_types_and_keeps_only_the_trainer_keys_given(compose_cfg):

@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from pricernn import UserError
+from pricernn.checkpoints import load_model
 from pricernn.data import PriceDataModule
 from pricernn.data.calendar import infer_frequency
-from pricernn.forecasting import check_frequency, check_price_range, load_model, recursive_forecast
+from pricernn.forecasting import recursive_forecast
 from pricernn.models import RecurrentForecaster
+from pricernn.predict import check_frequency, check_price_range
 
 
 def _model(scaler: str, transform: str, horizon: int, window: int = 15) -> tuple[RecurrentForecaster, object]:
@@ -87,11 +89,13 @@ def test_bad_checkpoints_name_the_file(tmp_path):
     with pytest.raises(UserError, match=r"ckpt=.*nope.ckpt: no such checkpoint file"):
         load_model(tmp_path / "nope.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match=r"junk.ckpt: not a readable pricernn checkpoint"):
+    with pytest.raises(UserError, match=r"ckpt=.*junk.ckpt: not a readable checkpoint: damaged, or not written by"):
         load_model(tmp_path / "junk.ckpt")
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
-    with pytest.raises(UserError, match=r"foreign.ckpt: not a readable pricernn checkpoint"):
+    with pytest.raises(UserError, match=r"ckpt=.*foreign.ckpt: not a pricernn checkpoint"):
         load_model(tmp_path / "foreign.ckpt")
+    with pytest.raises(UserError, match=r"ckpt=.*: is a directory; give a checkpoint file, e.g. .*best.ckpt"):
+        load_model(tmp_path)
 
 
 def test_predict_cli_forecasts_the_series_the_model_was_trained_on(run_script, tmp_path, sp500):
@@ -146,15 +150,46 @@ def test_a_history_far_from_the_training_prices_warns_or_fails_by_what_the_model
     assert "x.csv: the last Close price, 2500 on 2020-01-02, is outside 0.2x-5x of the training range" in caplog.text
     with pytest.raises(UserError, match=r"a model of price levels \(data.scaler=standard\) cannot forecast there"):
         check_price_range(_contract("standard"), 2500.0, day, "x.csv")
-    with pytest.raises(UserError, match="outside 0.2x-5x"):
-        check_price_range(_contract("minmax"), 7.0, day, "x.csv")
+    # a level model cannot reach any price outside what it saw in training: 61 when it saw 40 .. 60
+    with pytest.raises(UserError, match=r"61 on 2020-01-02, is outside the training range \(40 .. 60\)"):
+        check_price_range(_contract("minmax"), 61.0, day, "x.csv")
+    check_price_range(_contract("none"), 59.0, day, "x.csv")
 
 
 def test_a_history_of_other_bars_than_the_model_knew_is_refused(caplog):
     hourly = infer_frequency(pd.date_range("2024-01-01", periods=200, freq="h"))
     with pytest.raises(UserError, match=r"x.csv: its bars are hourly \(h\), the model's were business daily \(B\)"):
         check_frequency(_contract("window"), hourly, "x.csv")
+    # daily dates read as hourly bars (data.freq=h): about as many bars a year as business days, yet an hour long
+    misread = infer_frequency(pd.bdate_range("2024-01-01", periods=200), "h")
+    with pytest.raises(UserError, match=r"its bars are hourly \(h\)"):
+        check_frequency(_contract("window"), misread, "x.csv")
+    monthly = infer_frequency(pd.date_range("2010-01-31", periods=60, freq="ME"))
+    with pytest.raises(UserError, match=r"its bars are monthly \(month end\) \(ME\)"):
+        check_frequency(_contract("window", "W-FRI", 52), monthly, "x.csv")
     crypto = infer_frequency(pd.date_range("2024-01-01", periods=60, freq="D"))
     with caplog.at_level(logging.WARNING, logger="pricernn"):
         check_frequency(_contract("window"), crypto, "x.csv")  # daily either way: a warning
     assert "its bars are daily, 7 days a week (D)" in caplog.text
+
+
+def test_a_checkpoint_reads_a_new_file_with_the_day_order_its_training_file_proved(sp500, tmp_path, compose_cfg):
+    from conftest import CONF_DIR
+    from hydra import compose, initialize_config_dir
+
+    from pricernn.predict import forecast_history
+    from pricernn.training import train
+
+    closes = sp500[["Close"]].iloc[:600]
+    us = closes.set_axis(closes.index.strftime("%m/%d/%Y")).rename_axis("Date").reset_index()
+    us.to_csv(tmp_path / "us.csv", index=False)  # 01/19/1999: month-first, proved by days above 12
+    early = closes.loc["2001-05-01":"2001-05-12"]  # every day <= 12: alone, 05/01 reads both ways
+    early.set_axis(early.index.strftime("%m/%d/%Y")).rename_axis("Date").reset_index().to_csv(
+        tmp_path / "may.csv", index=False
+    )
+    train(compose_cfg("data=csv", f"data.path={tmp_path / 'us.csv'}", "debug=fast", "data.window=5"), tmp_path / "run")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        overrides = [f"ckpt={tmp_path / 'run/checkpoints/best.ckpt'}", "steps=1", f"data.path={tmp_path / 'may.csv'}"]
+        cfg = compose("predict", overrides)
+    forecast = forecast_history(cfg, tmp_path / "out", {"path"})
+    assert forecast.last_bar == "2001-05-11"  # a Friday in May, not the 5th of November

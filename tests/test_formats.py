@@ -83,6 +83,14 @@ def test_numbers_no_value_explains_follow_the_separator_and_say_so(part, tmp_pat
     path = tmp_path / "whole.csv"
     pd.DataFrame({"Date": part.index, "Close": part["Close"].round().map("{:,.0f}".format)}).to_csv(path, index=False)
     np.testing.assert_array_equal(load_prices(path)["Close"], part["Close"].round())
+    # but '128.761' in a ';' file may be 128.761 or 128761: a thousandfold error is refused, not assumed
+    path = tmp_path / "dots.csv"
+    pd.DataFrame({"Date": part.index, "Close": yen.map("{:.3f}".format)}).to_csv(path, sep=";", index=False)
+    with pytest.raises(
+        UserError, match=r"dots.csv: column 'Close' holds numbers like '.*', which read as dot decimals"
+    ):
+        load_prices(path)
+    np.testing.assert_allclose(load_prices(path, decimal=".")["Close"], yen, atol=1e-9)
 
 
 def test_investing_com_newest_first_with_suffixes(part, tmp_path, caplog):

@@ -110,10 +110,10 @@ def _catalogue(d: Path) -> dict[str, tuple[str, list[str], str]]:
         "unknown cell": (t, ["model.cell=transformer"], "unknown model.cell=transformer"),
         "resume missing": (t, [f"resume={d / 'gone.ckpt'}"], "gone.ckpt: no such checkpoint file"),
         "resume truncated": (t, [f"resume={d / 'truncated.ckpt'}"], "truncated.ckpt: not a readable checkpoint"),
-        "resume foreign": (t, [f"resume={d / 'foreign.ckpt'}"], "foreign.ckpt: not a pricernn training checkpoint"),
+        "resume foreign": (t, [f"resume={d / 'foreign.ckpt'}"], "foreign.ckpt: not a pricernn checkpoint"),
         "ckpt missing": ("predict.py", [f"ckpt={d / 'gone.ckpt'}"], "gone.ckpt: no such checkpoint file"),
-        "ckpt truncated": ("predict.py", [f"ckpt={d / 'truncated.ckpt'}"], "not a readable pricernn checkpoint"),
-        "ckpt foreign": ("predict.py", [f"ckpt={d / 'foreign.ckpt'}"], "not a readable pricernn checkpoint"),
+        "ckpt truncated": ("predict.py", [f"ckpt={d / 'truncated.ckpt'}"], "truncated.ckpt: not a readable checkpoint"),
+        "ckpt foreign": ("predict.py", [f"ckpt={d / 'foreign.ckpt'}"], "foreign.ckpt: not a pricernn checkpoint"),
         "ckpt columns": (
             "predict.py",
             [f"ckpt={d / 'good.ckpt'}", csv("open.csv", prices.rename(columns={"Close": "Open"}))],
@@ -268,6 +268,11 @@ def test_resume_refuses_other_settings_or_changed_data_and_names_what_differs(co
     sp500[["Close"]].iloc[:1500].reset_index().rename(columns={"date": "Date"}).to_csv(path, index=False)
     resumed = train(compose_cfg(*run, "trainer.max_epochs=2", f"resume={last}"), tmp_path / "longer")  # may change
     assert resumed["epochs"] == 2
+    # ... unless the learning rate is annealed over max_epochs: the schedule would then be no run's schedule
+    train(compose_cfg(*run, "model.scheduler=cosine"), tmp_path / "cosine")
+    cosine_last = tmp_path / "cosine" / "checkpoints" / "last.ckpt"
+    with pytest.raises(UserError, match=r"model.scheduler=cosine anneals the learning rate over trainer.max_epochs=1"):
+        train(compose_cfg(*run, "model.scheduler=cosine", "trainer.max_epochs=2", f"resume={cosine_last}"), tmp_path)
 
 
 def test_the_divergence_flag_stays_on_the_device_and_catches_a_loss_between_reads():

@@ -88,12 +88,12 @@ def _metrics(val: float, rmse: float) -> dict:
 
 def test_leaderboard_orders_by_validation_loss_and_aggregates_repeats(tmp_path, run_script):
     root = tmp_path / "sweep"
-    _fake_run(root, "0", ["model=gru", "seed=0"], _metrics(0.30, 19.0))
-    _fake_run(root, "1", ["model=gru", "seed=1"], _metrics(0.34, 21.0))
-    _fake_run(root, "2", ["model=lstm", "seed=0"], _metrics(0.20, 20.5))
-    _fake_run(root, "3", ["model=lstm", "seed=1"], _metrics(0.22, 20.1))
-    _fake_run(root, "4", ["model=rnn", "seed=0"], error="diverged")
-    _fake_run(root, "5", ["model=rnn", "seed=1"])  # still running: no metrics yet
+    _fake_run(root, "0", ["model=gru", "seed=0", "debug=fast"], _metrics(0.30, 19.0))
+    _fake_run(root, "1", ["model=gru", "seed=1", "debug=fast"], _metrics(0.34, 21.0))
+    _fake_run(root, "2", ["model=lstm", "seed=0", "debug=fast"], _metrics(0.20, 20.5))
+    _fake_run(root, "3", ["model=lstm", "seed=1", "debug=fast"], _metrics(0.22, 20.1))
+    _fake_run(root, "4", ["model=rnn", "seed=0", "debug=fast"], error="diverged")
+    _fake_run(root, "5", ["model=rnn", "seed=1", "debug=fast"])  # still running: no metrics yet
     (root / "6" / ".hydra").mkdir(parents=True)  # a job Hydra has only just created
     board = leaderboard(collect(root))
     assert list(board["job"]) == ["2", "3", "0", "1", "4", "5", "naive"]
@@ -108,7 +108,8 @@ def test_leaderboard_orders_by_validation_loss_and_aggregates_repeats(tmp_path, 
     result = run_script("compare.py", str(root))
     assert result.returncode == 0, result.stderr
     assert "failed: job 4: diverged" in result.stdout and "Repeats" in result.stdout
-    assert (root / "leaderboard.md").read_text().startswith("| job | model | seed | status |")
+    assert "same in every run: debug=fast" in result.stdout and "debug" not in board.columns  # not a swept value
+    assert (root / "leaderboard.md").read_text().startswith("same in every run: debug=fast\n\n| job | model | seed |")
     assert pd.read_csv(root / "repeats.csv")["repeats"].tolist() == [2, 2]
     assert run_script("compare.py", str(tmp_path / "nope")).returncode == 2
 

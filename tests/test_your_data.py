@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import CONF_DIR
 
-from pricernn.forecasting import forecast_history
+from pricernn.predict import forecast_history
 from pricernn.training import train
 
 

@@ -26,7 +26,7 @@ from pricernn.data.preprocess import split_rows
 from pricernn.errors import check
 from pricernn.files import write_atomic
 from pricernn.plots import backtest_figure, render
-from pricernn.training import run_name, time_stamp, train
+from pricernn.training import run_name, shown_path, time_stamp, train
 
 log = logging.getLogger("pricernn")
 
@@ -46,7 +46,8 @@ def fold_periods(cfg: DictConfig) -> list[dict[str, str]]:
     shortest = min(len(b) for b in blocks)
     check(
         shortest > steps,
-        f"folds={folds} leaves {shortest} test rows per fold, too few for evaluation.steps={steps}: "
+        f"folds={folds} leaves {shortest} test row{'s' if shortest != 1 else ''} per fold, too few for "
+        f"evaluation.steps={steps}: "
         f"use fewer folds or a shorter evaluation.steps",
     )
     iso = list(dates.strftime(stamp_format(history.frequency)))
@@ -61,11 +62,12 @@ def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = (
         cfg = config_from_checkpoint(cfg, cfg.ckpt, list(task_overrides))
     cfg = validate(cfg, BacktestConfig)
     run_dir = Path(run_dir)
+    print(f"backtest directory: {shown_path(run_dir)}", flush=True)
     periods = fold_periods(cfg)
     stamp, name = time_stamp(), f"{run_name(cfg)}/backtest"
     rows = []
     for k, period in enumerate(periods):
-        log.info("fold %d/%d: validation from %s, test %s .. %s", k + 1, len(periods), *period.values())
+        log.info("fold%d (%d of %d): validation from %s, test %s .. %s", k, k + 1, len(periods), *period.values())
         fold_cfg = OmegaConf.merge(OmegaConf.masked_copy(cfg, TRAIN_KEYS), {"data": period})
         metrics = train(fold_cfg, run_dir / f"fold{k}", tb_name=name, tb_version=f"{stamp}_fold{k}")
         # the longest horizon scored: evaluation.steps, or the model's own horizon when it cannot recurse
@@ -84,16 +86,18 @@ def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = (
     figure = backtest_figure(folds, f"Walk-forward backtest, {run_name(cfg)}", cfg.data.target)
     _log_summary(cfg, name, f"{stamp}_summary", folds, summary, render(figure, run_dir / "backtest.png"))
     print(fold_table(folds, summary, steps), flush=True)
+    print(f"results in {shown_path(run_dir)}/: folds.csv, metrics.json, backtest.png; each fold's run in fold<k>/")
     return summary
 
 
-def aggregate(folds: pd.DataFrame, steps: int) -> dict[str, float]:
-    """Mean and spread over folds, and the share of folds in which the model beats naive."""
+def aggregate(folds: pd.DataFrame, steps: int) -> dict[str, float | None]:
+    """Mean and spread over folds (no spread, None, for a single fold), and the share of folds in which the model
+    beats naive."""
     out = {"backtest/folds": len(folds)}
     for column in ("rmse", "naive_rmse", "mae", "mase", "skill", "directional_accuracy", f"h{steps}_skill"):
         key = column.replace("_skill", "/skill") if column.startswith("h") else column
         out[f"backtest/{key}_mean"] = float(folds[column].mean())
-        out[f"backtest/{key}_std"] = float(folds[column].std(ddof=1)) if len(folds) > 1 else 0.0
+        out[f"backtest/{key}_std"] = float(folds[column].std(ddof=1)) if len(folds) > 1 else None
     out["backtest/rmse_ratio_mean"] = float((folds["rmse"] / folds["naive_rmse"]).mean())
     out["backtest/win_share"] = float((folds["skill"] > 0).mean())
     out["backtest/significant_win_share"] = float(((folds["dm_stat"] < 0) & (folds["dm_pvalue"] < 0.05)).mean())
@@ -113,8 +117,10 @@ def fold_table(folds: pd.DataFrame, summary: dict[str, float], steps: int) -> st
             f"{r.fold:4d}  {period:<24}{r.rmse:9.3f}{r.naive_rmse:9.3f}{r.skill:9.4f}{r.dm_pvalue:9.3g}"
             f"{getattr(r, f'h{steps}_skill'):11.4f}"
         )
+    spread = summary["backtest/skill_std"]
     lines.append(
-        f"skill vs naive {summary['backtest/skill_mean']:+.4f} ± {summary['backtest/skill_std']:.4f} (mean ± std); "
+        f"skill vs naive {summary['backtest/skill_mean']:+.4f} ± {'n/a' if spread is None else f'{spread:.4f}'} "
+        "(mean ± std); "
         f"model beats naive in {summary['backtest/win_share']:.0%} of folds, "
         f"significantly (DM p < 0.05) in {summary['backtest/significant_win_share']:.0%}"
     )
@@ -129,6 +135,6 @@ def _log_summary(
     logger = instantiate(cfg.logger, name=name, version=version)
     for r in folds.itertuples():
         logger.log_metrics({"backtest/fold_skill": r.skill, "backtest/fold_rmse_ratio": r.rmse / r.naive_rmse}, r.fold)
-    logger.log_metrics(summary, step=len(folds))
+    logger.log_metrics({k: v for k, v in summary.items() if v is not None}, step=len(folds))
     logger.experiment.add_image("backtest/folds", pixels, global_step=len(folds), dataformats="HWC")
     logger.finalize("success")

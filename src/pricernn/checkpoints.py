@@ -17,7 +17,9 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from pricernn.config import show_value
 from pricernn.errors import UserError, check, first_line
+from pricernn.models import RecurrentForecaster
 
 GROUPS = ("data", "model", "trainer", "callbacks", "logger", "hydra", "experiment", "hparams_search", "debug")
 # Keys a resumed run may change: how long it trains, where it logs, how it is evaluated and run. Everything else
@@ -43,18 +45,40 @@ RESUMABLE_CHANGES = (
 )
 
 
-def read_checkpoint(path: str | Path, option: str = "resume") -> dict[str, Any]:
-    """Load a pricernn training checkpoint safely (``weights_only``), or fail with one line naming ``option``."""
+def load_state(path: str | Path, option: str) -> dict[str, Any]:
+    """A pricernn checkpoint's contents, read safely (``weights_only``), or one line naming ``option``."""
     file = Path(str(path)).expanduser()
+    check(not file.is_dir(), f"{option}={path}: is a directory; give a checkpoint file, e.g. {file / 'best.ckpt'}")
     check(file.is_file(), f"{option}={path}: no such checkpoint file")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated, foreign or hand-edited files fail in many ways
-        raise UserError(f"{option}={path}: not a readable checkpoint ({first_line(err)})") from err
+        reason = first_line(err, limit=80)
+        raise UserError(
+            f"{option}={path}: not a readable checkpoint: damaged, or not written by torch ({reason})"
+        ) from err
     check(
-        isinstance(state, dict) and "loops" in state and "transform" in state.get("hyper_parameters", {}),
-        f"{option}={path}: not a pricernn training checkpoint (no training state or data transform in it)",
+        isinstance(state, dict) and "transform" in (state.get("hyper_parameters") or {}) and "state_dict" in state,
+        f"{option}={path}: not a pricernn checkpoint (no weights or data transform in it)",
     )
+    return state
+
+
+def load_model(ckpt: str | Path) -> RecurrentForecaster:
+    """The model of a checkpoint, on the CPU, ready to forecast."""
+    state = load_state(ckpt, "ckpt")
+    try:
+        model = RecurrentForecaster(**state["hyper_parameters"])
+        model.load_state_dict(state["state_dict"])
+    except Exception as err:  # hand-edited hyperparameters or weights of another shape
+        raise UserError(f"ckpt={ckpt}: not a readable pricernn checkpoint ({first_line(err)})") from err
+    return model.eval()
+
+
+def read_checkpoint(path: str | Path, option: str = "resume") -> dict[str, Any]:
+    """A training checkpoint to resume from: its training state and its run's config must be in it."""
+    state = load_state(path, option)
+    check("loops" in state, f"{option}={path}: not a pricernn training checkpoint (no training state in it)")
     check(
         isinstance(state.get("pricernn_config"), dict),
         f"{option}={path}: written by an older pricernn that did not store its run's settings; train anew",
@@ -80,11 +104,17 @@ def check_resumable(path: str, state: dict[str, Any], cfg: DictConfig, data_cont
     wanted = flat(config_record(cfg, data_contract))
     keys = sorted(set(saved) | set(wanted))
     differ = [
-        f"{k}={_show(saved.get(k))} (now {_show(wanted.get(k))})"
+        f"{k}={show_value(saved.get(k))} (now {show_value(wanted.get(k))})"
         for k in keys
         if saved.get(k) != wanted.get(k) and not k.startswith(RESUMABLE_CHANGES)
     ]
     check(not differ, f"resume={path}: the checkpoint was trained with {', '.join(differ)}; resume with its settings")
+    epochs = saved.get("trainer.max_epochs"), wanted.get("trainer.max_epochs")
+    check(
+        saved.get("model.scheduler") != "cosine" or epochs[0] == epochs[1],
+        f"resume={path}: model.scheduler=cosine anneals the learning rate over trainer.max_epochs={epochs[0]}; "
+        f"with {epochs[1]} the resumed run would not follow the schedule of any uninterrupted run: train anew",
+    )
     before, now = state["hyper_parameters"]["transform"].get("split_dates"), data_contract["split_dates"]
     check(
         before == now,
@@ -119,7 +149,8 @@ def config_from_checkpoint(cfg: DictConfig, ckpt: str, task_overrides: list[str]
         key = override.split("=", 1)[0].lstrip("+~")
         check(
             key not in GROUPS,
-            f"{override}: with ckpt= the run's own {key} settings are used; change single keys ({key}.KEY=VALUE)",
+            f"{override}: with ckpt= the run's own settings are used, not a group's; change single keys instead "
+            "(e.g. trainer.max_epochs=3, model.hidden_size=32)",
         )
     given = given_keys(task_overrides)
     saved = read_checkpoint(ckpt, "ckpt")["pricernn_config"]
@@ -128,12 +159,6 @@ def config_from_checkpoint(cfg: DictConfig, ckpt: str, task_overrides: list[str]
         OmegaConf.update(merged, key, OmegaConf.select(cfg, key), merge=False)
     merged.resume = None
     return merged
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ",".join(map(str, value)) + "]"
-    return str(value)
 
 
 def _period(split_dates: dict | None) -> str:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from pricernn.config import SCHEMAS
 from pricernn.errors import UserError, exit_on_user_error, first_line, strip_debug_flag
 
 # Hydra flags that print or complete instead of running, and those that take a value
@@ -26,32 +28,50 @@ def prepare_command_line(config_name: str, conf_dir: str) -> None:
 
 
 def check_command_line(config_name: str, args: Sequence[str], conf_dir: str) -> None:
-    """Compose and validate the config of every run ``args`` asks for; raise a one-line UserError if any fails."""
-    if any(a.split("=")[0] in INFO_FLAGS for a in args):
+    """Compose and validate the config of every run ``args`` asks for; raise a one-line UserError if any fails.
+
+    ``--config-name``/``-cn`` picks another primary config (checked against its own schema, the script's
+    otherwise), ``--config-dir``/``-cd`` adds a folder of the user's configs to the search path, as Hydra does;
+    ``--config-path`` moves the configs elsewhere altogether, and is left to Hydra."""
+    flags = _flag_values(args)
+    if any(a.split("=")[0] in INFO_FLAGS for a in args) or "-cp" in flags or "--config-path" in flags:
         return
-    overrides = _overrides(args)
-    for variant in _variants(overrides):
-        validate_composed(config_name, variant, conf_dir)
+    schema_name = config_name
+    config_name = flags.get("-cn") or flags.get("--config-name") or config_name
+    extra = flags.get("-cd") or flags.get("--config-dir")
+    search = [f"hydra.searchpath=[file://{Path(extra).resolve()}]"] if extra else []
+    for variant in _variants(_overrides(args)):
+        validate_composed(config_name, [*search, *variant], conf_dir, SCHEMAS.get(config_name, SCHEMAS[schema_name]))
 
 
-def validate_composed(config_name: str, overrides: list[str], conf_dir: str) -> None:
+def validate_composed(config_name: str, overrides: list[str], conf_dir: str, schema: type) -> None:
+    """Compose ``config_name`` with ``overrides`` as Hydra would and validate it against ``schema``."""
     from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException, MissingConfigException
+    from hydra.errors import MissingConfigException
 
-    from pricernn.config import SCHEMAS, unknown_key_message, validate
+    from pricernn.config import unknown_key_message, validate
 
-    schema = SCHEMAS[config_name]
     try:
         with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
             cfg = compose(config_name, overrides=overrides)
     except MissingConfigException as err:
         raise UserError(_missing_option(err)) from None
-    except HydraException as err:
+    except Exception as err:  # Hydra's and OmegaConf's many ways of refusing a command line
         text = str(err)
         if text.startswith("Could not override '"):
             raise UserError(unknown_key_message(text.split("'")[1], schema)) from None
-        raise UserError(first_line(err)) from None
+        raise UserError(f"cannot compose the config: {first_line(err)}") from None
     validate(cfg, schema)
+
+
+def _flag_values(args: Sequence[str]) -> dict[str, str]:
+    """Hydra's flags that take a value, with their values (``-cn x`` or ``--config-name=x``)."""
+    found = {}
+    for i, arg in enumerate(args):
+        name, has_value, value = arg.partition("=")
+        if name in VALUE_FLAGS:
+            found[name] = value if has_value else (args[i + 1] if i + 1 < len(args) else "")
+    return found
 
 
 def _overrides(args: Sequence[str]) -> list:
@@ -76,15 +96,20 @@ def _overrides(args: Sequence[str]) -> list:
 
 def _variants(overrides: list) -> list[list[str]]:
     """One list of plain overrides per value of each sweep (the others at their first value): every swept value
-    is composed once, without running the whole grid. Interval sweeps (Optuna) cannot be listed and are left
-    to the sweeper; hydra.* keys are Hydra's to check."""
+    is composed once, without running the whole grid. Interval sweeps (Optuna) and globs (which need Hydra's
+    config loader) are left to the sweeper; hydra.* keys are Hydra's to check."""
+    from hydra.core.override_parser.types import ValueType
+
     choices = []
     for o in overrides:
         key = o.get_key_element()
         if not o.is_sweep_override():
             choices.append([o.input_line])
-        elif o.key_or_group.startswith("hydra") or o.is_interval_sweep():
-            choices.append([])
+        elif o.key_or_group.startswith("hydra") or o.value_type in (
+            ValueType.GLOB_CHOICE_SWEEP,
+            ValueType.INTERVAL_SWEEP,
+        ):
+            choices.append([])  # values only the sweeper can list
         else:
             choices.append([f"{key}={v}" for v in o.sweep_string_iterator()])
     base = [c[0] for c in choices if c]

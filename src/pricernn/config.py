@@ -84,7 +84,7 @@ class TrainerConfig:
     come from their own groups). Keys whose Lightning type is a union are ``Any``. Only the keys a config sets
     reach the Trainer, so these defaults are never used: Lightning's own apply."""
 
-    accelerator: str = "cpu"
+    accelerator: str = rule("auto", choices=("cpu", "gpu", "cuda", "mps", "auto"))
     strategy: Any = "auto"
     devices: Any = "auto"
     num_nodes: int = rule(1, min=1)
@@ -193,15 +193,24 @@ def validate(cfg: DictConfig, schema: type = TrainConfig) -> DictConfig:
 def check_section(schema: type, prefix: str, values: dict[str, Any]) -> None:
     """One section's values checked by the same rules as a whole config: the arguments of a data module or a
     model built from Python rather than from a config (``prefix`` is ``data`` or ``model``)."""
-    values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+    values = {k: _plain(v) for k, v in values.items()}
+    if isinstance(values.get("features"), str):
+        values["features"] = [values["features"]]  # features="Close" means ["Close"], as on the command line
     try:
         typed = OmegaConf.merge(OmegaConf.structured(schema), values)
     except ValidationError as err:
         name = str(err.full_key).split("[")[0]
-        raise UserError(f"{prefix}.{name}={_show(values.get(name))}: expected {_expected(schema, name)}") from None
+        raise UserError(f"{prefix}.{name}={show_value(values.get(name))}: expected {_expected(schema, name)}") from None
     _check_rules(typed, schema, f"{prefix}.")
     if schema is DataConfig:
         _check_data(typed)
+
+
+def _plain(value: Any) -> Any:
+    """Python values as OmegaConf knows them: tuples as lists, numpy scalars (np.int64(30)) as numbers."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value
 
 
 def key_names(schema: type, prefix: str = "") -> list[str]:
@@ -221,6 +230,8 @@ def unknown_key_message(key: str, schema: type) -> str:
     known = key_names(schema)
     group = key.rpartition(".")[0]
     candidates = [k for k in known if k.rpartition(".")[0] == group] or known
+    if not group:  # the top level: its keys, and its sections as data.*, model.*, ...
+        candidates += sorted({f"{k.split('.')[0]}.*" for k in known if "." in k})
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]}?" if close else f"the keys are: {', '.join(candidates)}"
     return f"unknown key {key}; {hint}"
@@ -251,7 +262,7 @@ def _type_message(err: ValidationError, raw: dict, schema: type) -> str:
     section, _, name = path.rpartition(".")
     owner = _hints(schema)[section] if section else schema
     value = raw.get(section, {}).get(name) if section else raw.get(name)
-    return f"{path}={_show(value)}: expected {_expected(owner, name)}"
+    return f"{path}={show_value(value)}: expected {_expected(owner, name)}"
 
 
 def _expected(schema: type, name: str) -> str:
@@ -259,7 +270,8 @@ def _expected(schema: type, name: str) -> str:
     return next((text for t, text in _EXPECTED.items() if kind == t or kind == t | None), f"a {kind}")
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value as it is typed on the command line: ``[0.7,0.15,0.15]``, not ``[0.7, 0.15, 0.15]``."""
     if isinstance(value, list):
         return "[" + ",".join(map(str, value)) + "]"
     return str(value)
@@ -278,8 +290,10 @@ def _check_rules(cfg: DictConfig, schema: type, prefix: str) -> None:
         limits = f.metadata
         if value is None or not limits:
             continue
-        if "choices" in limits:
-            check(value in limits["choices"], f"unknown {key}={value}; choose one of: {', '.join(limits['choices'])}")
+        if "choices" in limits and value not in limits["choices"]:
+            near = [c for c in limits["choices"] if str(c).lower() == str(value).lower()]
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise UserError(f"unknown {key}={value}{hint}; choose one of: {', '.join(limits['choices'])}")
         low, above, below = limits.get("min"), limits.get("above"), limits.get("below")
         if low is not None and below is not None:
             check(low <= value < below, f"{key}={value} must be in [{low:g}, {below:g})")
@@ -296,7 +310,7 @@ def _check_data(data: DictConfig | None) -> None:
     fractions = list(data.split)
     check(
         len(fractions) == 3 and all(f > 0 for f in fractions) and abs(sum(fractions) - 1) < 1e-6,
-        f"data.split={_show(fractions)} must be three positive fractions (train, val, test) summing to 1",
+        f"data.split={show_value(fractions)} must be three positive fractions (train, val, test) summing to 1",
     )
     check(
         (data.val_start is None) == (data.test_start is None),
@@ -314,6 +328,9 @@ def _check_data(data: DictConfig | None) -> None:
             pd.Timestamp(data.val_start) < pd.Timestamp(data.test_start),
             f"data.val_start={data.val_start} must come before data.test_start={data.test_start}",
         )
+    from pricernn.data.calendar import check_options  # pandas only: the command-line check stays quick
+
+    check_options(data.freq, data.calendar)
     check(
         not (data.scaler == "window" and data.target_transform == "log_return"),
         "data.scaler=window scales prices by the last price; with data.target_transform=log_return use "

@@ -72,15 +72,16 @@ def run(
     except Exception as err:
         if debug_enabled() or not (multirun or isinstance(err, UserError)):
             raise
+        reason = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {first_line(err)}"
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        write_atomic(Path(run_dir) / "failed.json", json.dumps({"error": reason}) + "\n")  # the folder says why
         if not multirun:
             print(f"error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)
-        reason = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {first_line(err)}"
         if isinstance(err, UserError):
             log.error("run failed: %s", reason)
         else:
             log.exception("run failed: %s", reason)
-        write_atomic(Path(run_dir) / "failed.json", json.dumps({"error": reason}) + "\n")
         if "optuna" in sweeper.lower():
             raise RunFailed(reason) from None
         return math.nan

@@ -30,6 +30,7 @@ SCORES = {
     "params": "params",
 }
 NAIVE = {"naive/rmse": "test_rmse", "naive/mae": "test_mae"}
+RUN_COLUMNS = {"job", "status", "error", "seed", *SCORES.values()}  # what a run is, beside its swept values
 
 
 def collect(sweep_dir: str | Path) -> pd.DataFrame:
@@ -39,7 +40,14 @@ def collect(sweep_dir: str | Path) -> pd.DataFrame:
     jobs = sorted((p.parent for p in root.glob("**/.hydra")), key=lambda p: (len(p.parts), _job_key(p)))
     jobs = [j for j in jobs if (j / ".hydra" / "overrides.yaml").is_file()]
     check(jobs, f"{sweep_dir}: no runs in it (no job folder with a .hydra/overrides.yaml)")
-    return pd.DataFrame([_row(root, job) for job in jobs])
+    runs = pd.DataFrame([_row(root, job) for job in jobs])
+    # an override every run shares (debug=fast) is not a swept value: one line, not a column
+    fixed = [c for c in runs.columns if c not in RUN_COLUMNS and not c.startswith("_") and runs[c].nunique() == 1]
+    fixed = fixed if len(runs) > 1 and runs[fixed].notna().all().all() else []
+    shared = {c: runs[c].iloc[0] for c in fixed}
+    runs = runs.drop(columns=fixed)
+    runs.attrs["same_in_every_run"] = shared
+    return runs
 
 
 def _job_key(path: Path) -> tuple:
@@ -81,7 +89,15 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         row = {"job": "naive", "status": "baseline", "ratio_naive": 1.0}
         row.update({NAIVE[k]: values[f"_{k}"] for k in NAIVE})
         board = pd.concat([board, pd.DataFrame([row])], ignore_index=True)
-    return board.drop(columns=[f"_{k}" for k in NAIVE])
+    board = board.drop(columns=[f"_{k}" for k in NAIVE])
+    board.attrs["same_in_every_run"] = runs.attrs.get("same_in_every_run", {})
+    return board
+
+
+def shared_line(board: pd.DataFrame) -> str:
+    """``same in every run: debug=fast``: the overrides no run differs in, or an empty string."""
+    shared = board.attrs.get("same_in_every_run") or {}
+    return ("same in every run: " + " ".join(f"{k}={v}" for k, v in shared.items())) if shared else ""
 
 
 def repeats(runs: pd.DataFrame) -> pd.DataFrame | None:
@@ -122,7 +138,8 @@ def write(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     board, grouped = leaderboard(runs), repeats(runs)
     root = Path(sweep_dir)
     write_atomic(root / "leaderboard.csv", board.to_csv(index=False))
-    write_atomic(root / "leaderboard.md", to_markdown(board))
+    shared = shared_line(board)
+    write_atomic(root / "leaderboard.md", (f"{shared}\n\n" if shared else "") + to_markdown(board))
     if grouped is not None:
         write_atomic(root / "repeats.csv", grouped.to_csv(index=False))
         write_atomic(root / "repeats.md", to_markdown(grouped))

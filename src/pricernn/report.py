@@ -119,10 +119,11 @@ def _horizon_table(metrics: dict[str, float], steps: int) -> pd.DataFrame:
     return pd.DataFrame(rows).rename(columns={"test_rmse": "model_rmse"})
 
 
-def summary(metrics: dict[str, float], period: tuple[str, str], unit: str) -> str:
-    """The lines a user reads after a run: model beside the baselines in price units, and what they mean."""
+def summary(metrics: dict[str, float], period: tuple[str, str], unit: str, bar: str = "day") -> str:
+    """The lines a user reads after a run: model beside the baselines in price units, and what they mean;
+    ``bar`` names one bar ("day", "hour", "month": pricernn.data.calendar.bar_word)."""
     rows = [
-        f"Test period {period[0]} .. {period[1]}, errors in {unit} price units (next step, every test day):",
+        f"Test period {period[0]} .. {period[1]}, errors in {unit} price units (next step, every test {bar}):",
         f"{'':12}{'RMSE':>10}{'MAE':>10}{'MAPE %':>9}{'MASE':>8}{'skill':>8}{'dir.acc':>9}",
     ]
     for name, label in NAMES.items():
@@ -139,13 +140,13 @@ def summary(metrics: dict[str, float], period: tuple[str, str], unit: str) -> st
         else ("not distinguishable from a coin" if p >= SIGNIFICANCE else "worse than a coin")
     )
     rows.append(
-        f"direction right on {100 * metrics['test/directional_accuracy']:.1f}% of days: {coin} (p = {p:.3g}); "
+        f"direction right on {100 * metrics['test/directional_accuracy']:.1f}% of {bar}s: {coin} (p = {p:.3g}); "
         f"drift, which always bets on the past trend, gets {100 * metrics['drift/directional_accuracy']:.1f}%"
     )
     lag, corr = int(metrics["test/copy_lag"]), metrics["test/copy_lag_corr"]
     if lag == 1:
         rows.append(
-            f"warning: the predicted moves follow the actual move of the day before (lag 1, corr {corr:.2f}): "
+            f"warning: the predicted moves follow the actual move of the {bar} before (lag 1, corr {corr:.2f}): "
             "the model mostly repeats the last price"
         )
     steps = int(metrics.get("eval/steps", 1))

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import time
 import warnings
 from datetime import datetime
@@ -28,6 +29,7 @@ from pricernn.callbacks import RandomState, TrainingDiverged
 from pricernn.checkpoints import check_resumable, config_record, read_checkpoint
 from pricernn.config import validate
 from pricernn.data import PriceDataModule
+from pricernn.data.calendar import bar_word
 from pricernn.errors import check
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
@@ -43,6 +45,8 @@ warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")
 # A resumed run writes on into its own checkpoint folder, which is meant to be non-empty.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+# Lightning 2.6 advertises a cloud logger at every fit: not information about the run.
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
 # Lightning 2.6 calls a torch pytree API that torch 2.10+ deprecates; harmless, and not ours to fix.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
@@ -109,7 +113,7 @@ def _checkpoint_path(callbacks: list[pl.Callback], filename: str) -> str | None:
     return (found[0].best_model_path or None) if found else None
 
 
-def _shown(path: str | Path) -> str:
+def shown_path(path: str | Path) -> str:
     """A path as the user typed paths: relative to the working directory when it lies below it."""
     path = Path(path).resolve()
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
@@ -126,7 +130,7 @@ def train(
     cfg = validate(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    print(f"run directory: {_shown(run_dir)}", flush=True)
+    print(f"run directory: {shown_path(run_dir)}", flush=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     resumed = read_checkpoint(cfg.resume) if cfg.get("resume") else None
@@ -207,22 +211,25 @@ def train(
     write_atomic(run_dir / "metrics.json", json.dumps({**metrics, **extra}, indent=2) + "\n")
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
-    print(summary(metrics, datamodule.split_dates["test"], datamodule.target), flush=True)
-    print(where_things_are(run_dir, best, logger.log_dir), flush=True)
+    bar = bar_word(datamodule.frequency)
+    print(summary(metrics, datamodule.split_dates["test"], datamodule.target, bar), flush=True)
+    print(where_things_are(run_dir, best, logger.log_dir, cfg.logger.save_dir), flush=True)
     return metrics
 
 
-def where_things_are(run_dir: Path, best: str | None, log_dir: str) -> str:
-    """The closing lines of a run: where its results are and the commands that use them."""
-    checkpoint = _shown(best) if best else f"{_shown(run_dir)}/checkpoints/best.ckpt"
-    everything = _shown(Path(log_dir).parents[2])  # <save_dir>/<dataset>/<model>/<version>
+def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: str) -> str:
+    """The closing lines of a run: where its results are and the commands that use them (paths quoted where a
+    shell needs it, relative to the working directory where they lie below it)."""
+    checkpoint = Path(best) if best else run_dir / "checkpoints" / "best.ckpt"
+    shown = {k: shlex.quote(shown_path(v)) for k, v in (("run", run_dir), ("best", checkpoint), ("log", log_dir))}
+    last, everything = shlex.quote(shown_path(checkpoint.parent / "last.ckpt")), shlex.quote(shown_path(save_dir))
     return "\n".join(
         [
-            f"results in {_shown(run_dir)}/: metrics.json, predictions.csv, horizons.csv, test_prices.png, "
+            f"results in {shown_path(run_dir)}/: metrics.json, predictions.csv, horizons.csv, test_prices.png, "
             "horizon_errors.png, forecast_fan.png",
-            f"checkpoints: {checkpoint} (scored above), {_shown(Path(checkpoint).parent / 'last.ckpt')} (resume=)",
-            f"forecast:    python scripts/predict.py ckpt={checkpoint}",
-            f"TensorBoard: tensorboard --logdir {_shown(log_dir)}   (all runs: --logdir {everything})",
+            f"checkpoints: {shown['best']} (scored above), {last} (resume=)",
+            f"forecast:    python scripts/predict.py ckpt={shown['best']}",
+            f"TensorBoard: tensorboard --logdir {shown['log']}   (all runs: --logdir {everything})",
         ]
     )
 

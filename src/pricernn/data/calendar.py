@@ -26,7 +26,7 @@ WEEK_S = 7 * DAY_S
 ROUND_THE_CLOCK = "24/7"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-EXAMPLES = "e.g. B, D, h, 15min, W-FRI, ME, MS, QE"
+EXAMPLES = "B, D, h, 15min, W-FRI, ME, MS, QE"
 INSTALL = "pip install exchange-calendars (or pip install 'pricernn[calendars]')"
 
 
@@ -87,10 +87,7 @@ def infer_frequency(dates: pd.DatetimeIndex, freq: str | None = None) -> BarFreq
     """
     dates = _clean(dates)
     check(len(dates) >= 3, f"need at least 3 dates to tell the bar frequency, got {len(dates)}: add rows")
-    try:
-        alias = to_offset(str(freq).strip()).freqstr if freq else _guess_alias(dates)
-    except ValueError:
-        raise UserError(f"data.freq={freq!r} is not a pandas frequency alias: use one such as {EXAMPLES}") from None
+    alias = _alias(freq) if freq else _guess_alias(dates)
     offset = to_offset(alias)
     of_day = (dates - dates.normalize()).total_seconds().to_numpy()
     seconds = (dates.day_of_week.to_numpy() * DAY_S + of_day).astype(np.int64)  # after the Monday 00:00 of the week
@@ -103,6 +100,22 @@ def infer_frequency(dates: pd.DatetimeIndex, freq: str | None = None) -> BarFreq
         slots = ()
     frequency = BarFrequency(alias, 0.0, _label(alias, slots), slots)
     return replace(frequency, periods_per_year=_per_year(frequency, dates))
+
+
+def check_options(freq: str | None, calendar: str | None) -> None:
+    """``data.freq`` and ``data.calendar`` checked before any data is read: an alias pandas knows, a calendar
+    exchange_calendars knows (or 24/7)."""
+    if freq:
+        _alias(freq)
+    if _is_exchange(calendar):
+        _exchange(calendar)
+
+
+def _alias(freq: str) -> str:
+    try:
+        return to_offset(str(freq).strip()).freqstr
+    except ValueError:
+        raise UserError(f"data.freq={freq!r} is not a pandas frequency alias: use one such as {EXAMPLES}") from None
 
 
 def future_dates(
@@ -173,6 +186,29 @@ def describe(frequency: BarFrequency, calendar: str | None = None, gaps: Gaps | 
     elif calendar:
         text += f"; calendar {calendar}"
     return text
+
+
+def bar_days(frequency: BarFrequency) -> float:
+    """How long one bar lasts, in days: an intraday bar's own length, one day for daily bars whatever their weekly
+    pattern (business days, 7 days a week), else the year shared among the bars (7 for weekly, ~30 for monthly)."""
+    offset = frequency.offset
+    if frequency.intraday:
+        return pd.Timedelta(offset.nanos).total_seconds() / DAY_S
+    if frequency.slots:
+        return 1.0
+    return 365.25 / frequency.periods_per_year
+
+
+def bar_word(frequency: BarFrequency) -> str:
+    """What one bar is called in a sentence ("day", "hour", "month", ...): "bar" where no word fits."""
+    if frequency.intraday:
+        return {"h": "hour", "min": "minute"}.get(frequency.alias, "bar")
+    if frequency.slots:
+        return "day"
+    for prefix, word in (("W", "week"), ("Q", "quarter"), ("Y", "year"), ("B", "month"), ("M", "month")):
+        if frequency.alias.startswith(prefix):
+            return word
+    return "bar"
 
 
 def stamp_format(frequency: BarFrequency) -> str:

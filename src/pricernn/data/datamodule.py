@@ -121,10 +121,17 @@ class PriceDataModule(pl.LightningDataModule):
             symbol=self.symbol,
             **self.read_options,
         )
+        if self.settings["dayfirst"] is None:  # the day order the file proved: a later file of it may not prove it
+            self.settings["dayfirst"] = prices.attrs.get("dayfirst")
         if self.end is not None:  # pretend the history stops here (walk-forward folds, what-if runs)
             prices = prices.loc[: pd.Timestamp(self.end)]
             check(len(prices) > 0, f"data.end={self.end} is before the first date of {self.path}")
         self.frequency = infer_frequency(prices.index, self.freq)
+        stamped = self.frequency.slots[0] % 86_400 if self.frequency.slots and not self.frequency.intraday else 0
+        if stamped and self.read_options["timezone"] is None:
+            log.info("daily bars stamped at %s, not midnight: if these are UTC times of a market elsewhere, set "
+                     "data.timezone (e.g. Asia/Tokyo) so that each bar falls on its own trading day",
+                     f"{stamped // 3600:02d}:{stamped % 3600 // 60:02d}")  # fmt: skip
         prices = self._fill_sessions(prices)
         return encode(fill_missing(prices, self.fill), self.features, self.target, self.target_transform)
 
@@ -132,8 +139,7 @@ class PriceDataModule(pl.LightningDataModule):
         """With ``data.calendar``, bars the calendar expects and the file lacks become empty rows, which
         ``data.fill`` then fills (or drops); the log line says how many. Without one, holidays are unknown."""
         if not self.calendar:
-            log.info("%s; no data.calendar: holidays unknown, forecast dates follow the bars' weekly pattern",
-                     describe(self.frequency))  # fmt: skip
+            log.info("%s; no data.calendar: exchange holidays unknown", describe(self.frequency))
             return prices
         gaps = missing_sessions(prices.index, self.frequency, self.calendar)
         log.info("%s", describe(self.frequency, self.calendar, gaps))

@@ -39,6 +39,7 @@ class Stamps:
     how: str
     instants: pd.Series | None = None
     zones: tuple[str, ...] = ()  # the named zone or the distinct UTC offsets behind ``instants``
+    dayfirst: bool | None = None  # the day order decided for dates like 02/01/2024 (None: no such dates)
 
 
 def _year(c: pd.Series) -> pd.Series:
@@ -73,14 +74,14 @@ def _year_first(sep: str) -> str:
     return "dates ISO (%Y-%m-%d)" if sep == "-" else f"dates year-first (%Y{sep}%m{sep}%d)"
 
 
-def _numeric_dates(text: pd.Series, parts: pd.DataFrame, dayfirst: bool | None) -> tuple[pd.Series, str]:
+def _numeric_dates(text: pd.Series, parts: pd.DataFrame, dayfirst: bool | None) -> tuple[pd.Series, str, bool | None]:
     """Dates like 2024-01-02, 02.01.2024 or 1/2/24 (optionally with a time): rewritten as ISO, then parsed."""
     sep = str(parts["sep"].dropna().iloc[0])
     consistent = (parts["sep"] == parts["sep2"]).fillna(False)
     a, b, c = (parts[k].where(consistent) for k in "abc")
     if (a.str.len() == 4).fillna(False).mean() > 0.5:
         year, month, day = a, b, c
-        how = _year_first(sep)
+        how, dayfirst = _year_first(sep), None
     else:
         given = dayfirst is not None
         if not given:
@@ -95,24 +96,26 @@ def _numeric_dates(text: pd.Series, parts: pd.DataFrame, dayfirst: bool | None) 
     how += " with times" if (rest != "").any() else ""
     if rest.str.fullmatch(ISO_TIME).fillna(False).all():
         iso = year + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + rest
-        return pd.to_datetime(iso, format="ISO8601", errors="coerce"), how
+        return pd.to_datetime(iso, format="ISO8601", errors="coerce"), how, dayfirst
     # times like "3:30 PM": dateutil, one value at a time, with the day order already decided
-    return pd.to_datetime(text, format="mixed", dayfirst=bool(dayfirst), errors="coerce"), how
+    return pd.to_datetime(text, format="mixed", dayfirst=bool(dayfirst), errors="coerce"), how, dayfirst
 
 
-def _wall_from_text(text: pd.Series, date_format: str | None, dayfirst: bool | None) -> tuple[pd.Series, str]:
+def _wall_from_text(
+    text: pd.Series, date_format: str | None, dayfirst: bool | None
+) -> tuple[pd.Series, str, bool | None]:
     if date_format:
         fmt = date_format.replace("%z", "").strip()  # offsets are split off before and handled for all formats
-        return pd.to_datetime(text, format=fmt, errors="coerce"), f"dates {date_format} (data.date_format)"
+        return pd.to_datetime(text, format=fmt, errors="coerce"), f"dates {date_format} (data.date_format)", None
     parts = text.str.extract(NUMERIC_DATE)
     if parts["a"].notna().mean() > 0.5:
         return _numeric_dates(text, parts, dayfirst)
     sample = text.head(50)
     for fmt in NAMED_FORMATS:  # a handful of formats, each tried on a sample of the column at once
         if pd.to_datetime(sample, format=fmt, errors="coerce").notna().mean() > 0.5:
-            return pd.to_datetime(text, format=fmt, errors="coerce"), f"dates like {text.iloc[0]!r} ({fmt})"
+            return pd.to_datetime(text, format=fmt, errors="coerce"), f"dates like {text.iloc[0]!r} ({fmt})", None
     mixed = pd.to_datetime(text, format="mixed", dayfirst=bool(dayfirst), errors="coerce")
-    return mixed, "dates in mixed formats (read one by one)"
+    return mixed, "dates in mixed formats (read one by one)", dayfirst
 
 
 def _offset_name(minutes: int) -> str:
@@ -135,9 +138,9 @@ def _from_text(text: pd.Series, date_format: str | None, dayfirst: bool | None) 
         label = (~has_offset).idxmax() if has_offset.iloc[0] else has_offset.idxmax()
         raise BadValue(f"column {text.name!r} mixes times with and without a UTC offset", label, "; make them alike")
     wall_text = split["wall"] if has_offset.all() else text
-    wall, how = _wall_from_text(wall_text.rename(text.name), date_format, dayfirst)
+    wall, how, decided = _wall_from_text(wall_text.rename(text.name), date_format, dayfirst)
     if not has_offset.all():
-        return Stamps(wall, how)
+        return Stamps(wall, how, dayfirst=decided)
     offset = (
         split["offset"]
         .str.replace(r"^(?:Z|UTC|GMT)$", "+00:00", regex=True)
@@ -147,7 +150,7 @@ def _from_text(text: pd.Series, date_format: str | None, dayfirst: bool | None) 
     minutes = minutes.where(offset["sign"] == "+", -minutes).astype("int64")
     instants = (wall - pd.to_timedelta(minutes, unit="min")).dt.tz_localize("UTC")
     zones = tuple(_offset_name(int(m)) for m in sorted(minutes.unique()))
-    return Stamps(wall, how, instants, zones)
+    return Stamps(wall, how, instants, zones, decided)
 
 
 def _from_numbers(values: pd.Series) -> Stamps:
@@ -208,8 +211,9 @@ def _check_plausible(raw: pd.Series, dates: pd.Series, how: str) -> None:
 
 def parse_dates(
     raw: pd.Series, *, date_format: str | None = None, dayfirst: bool | None = None, timezone: str | None = None
-) -> tuple[pd.Series, str]:
-    """A date column as tz-naive timestamps (same index) and a note on how it was read, for the log.
+) -> tuple[pd.Series, str, bool | None]:
+    """A date column as tz-naive timestamps (same index), a note on how it was read, for the log, and the day order
+    it decided for dates like 02/01/2024 (None where the dates have no such ambiguity), for checkpoints to keep.
 
     Raises :class:`BadValue` for an empty, unparseable, ambiguous or implausible date.
     """
@@ -235,4 +239,4 @@ def parse_dates(
         raise BadValue(f"column {raw.name!r} has an unparseable date {show(raw[label])}", label, hint)
     dates, zone = _settle_zone(stamps, timezone)
     _check_plausible(raw, dates, stamps.how)
-    return dates, stamps.how + zone
+    return dates, stamps.how + zone, stamps.dayfirst

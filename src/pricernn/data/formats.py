@@ -214,6 +214,15 @@ def detect_number_format(
         dot, comma = (int(bodies.str.fullmatch(p).fillna(False).sum()) for p in (DOT_DECIMAL, COMMA_DECIMAL))
         decimal = "," if comma > dot or (comma == dot == 0 and sep == ";") else "."
         unproven = dot == comma == 0 and bool(bodies.str.contains(r"[.,]").fillna(False).any())
+        if unproven and decimal == "," and not everything.str.contains(",", regex=False).fillna(False).any():
+            # '151.234' in a ';' file: dot decimals, or dot thousands (151234)? A thousandfold error is not a guess
+            column = next(t for t in texts if t.str.contains(".", regex=False).fillna(False).any())
+            example = str(column[column.str.contains(".", regex=False).fillna(False)].iloc[0])
+            raise BadValue(
+                f"column {column.name!r} holds numbers like {example!r}, which read as dot decimals or as dot "
+                f"thousands ({example.replace('.', '')}), and no value tells which; set data.decimal='.' "
+                "(decimals) or data.decimal=',' (thousands)"
+            )
         note = f"decimal {decimal!r}" + (" (assumed: no value tells; set data.decimal)" if unproven else "")
     if thousands is None:
         other = "," if decimal == "." else "."

@@ -7,6 +7,7 @@ number and date conventions, order) is logged in one INFO line, so no guess is s
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Sequence
 from importlib.resources import files
@@ -53,11 +54,18 @@ def _where(table: Table, frame: pd.DataFrame, label: int, date_column: str | Non
     return place
 
 
+class MissingColumn(UserError):
+    """A column the settings name is not in the file (predict.py adds which columns the checkpoint reads)."""
+
+
 def _require_columns(path: Path, frame: pd.DataFrame, wanted: Sequence[str], role: str) -> None:
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        have = ", ".join(map(str, frame.columns))
-        raise UserError(f"{path}: no {role} column {missing[0]!r}; the columns are: {have}")
+        have = [str(c) for c in frame.columns]
+        same = [c for c in have if c.lower() == str(missing[0]).lower()]  # 'close' for 'Close'
+        close = same or difflib.get_close_matches(str(missing[0]), have, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise MissingColumn(f"{path}: no {role} column {missing[0]!r}{hint}; the columns are: {', '.join(have)}")
 
 
 def _sample(values: pd.Series) -> str:
@@ -128,11 +136,12 @@ def _read_values(
     timezone: str | None,
     decimal: str | None,
     thousands: str | None,
-) -> tuple[pd.Series, dict[str, pd.Series], list[str]]:
-    """Dates, number columns and the notes on how they were read; a BadValue becomes a UserError at its row."""
+) -> tuple[pd.Series, dict[str, pd.Series], list[str], bool | None]:
+    """Dates, number columns, the notes on how they were read and the day order decided; a BadValue becomes a
+    UserError at its row."""
     try:
         raw = frame[date_column]
-        dates, date_note = parse_dates(raw, date_format=date_format, dayfirst=dayfirst, timezone=timezone)
+        dates, date_note, decided = parse_dates(raw, date_format=date_format, dayfirst=dayfirst, timezone=timezone)
     except BadValue as err:
         raise _at_row(path, table, frame, err, None) from err  # the date itself is in the message
     _refuse_several_series(path, frame, dates, [date_column, *columns])
@@ -143,7 +152,8 @@ def _read_values(
         raise _at_row(path, table, frame, err, date_column) from err
     units = [f"{'K/M/B' if u != '%' else '%'} in {c!r}" for c, (_, used) in parsed.items() for u in sorted(used)]
     notes = [*table.notes, number_note, date_note, *dict.fromkeys(units)]
-    return dates, {c: values for c, (values, _) in parsed.items()}, [n for n in notes if n]
+    notes = [n for n in notes if n]
+    return dates, {c: values for c, (values, _) in parsed.items()}, notes, decided
 
 
 def load_prices(
@@ -181,7 +191,7 @@ def load_prices(
     _require_columns(path, frame, [target], "target (data.target)")
     _require_columns(path, frame, features, "feature (data.features)")
 
-    dates, values, notes = _read_values(
+    dates, values, notes, dayfirst = _read_values(
         path,
         table,
         frame,
@@ -195,6 +205,7 @@ def load_prices(
     )
     index = pd.DatetimeIndex(dates.to_numpy(), name="date")
     prices = pd.DataFrame({c: values[c].to_numpy() for c in columns}, index=index)
+    prices.attrs["dayfirst"] = dayfirst  # the day order decided, for a checkpoint to read the next file alike
 
     if prices.index.is_monotonic_decreasing and not prices.index.is_monotonic_increasing:
         prices = prices.iloc[::-1]

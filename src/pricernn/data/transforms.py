@@ -55,7 +55,12 @@ class Normalizer:
         n_features = series.inputs.shape[1]
         if scaler == "window":  # not with log returns (pricernn.config refuses the pair)
             frame = pd.DataFrame(series.inputs, index=series.dates, columns=list(series.features))
-            require_positive(frame, list(series.features), "data.scaler=window divides by the last price")
+            require_positive(
+                frame,
+                list(series.features),
+                "data.scaler=window divides by the last value; for a column that can be 0 or negative (a return, a "
+                "change in %) use data.scaler=standard, or leave the column out of data.features",
+            )
             ends = np.arange(window - 1, val_row - horizon)  # last input row of every training window
             x_rms = (
                 _relative_rms(train_x, ends, range(1, window), backwards=True) if window > 1 else np.ones(n_features)

@@ -1,0 +1,175 @@
+"""What ``scripts/predict.py`` does: read the history a checkpoint names (or the one the command line points at),
+check that it looks like the training data, forecast the next bars, write them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from pricernn.checkpoints import load_model
+from pricernn.config import PredictConfig, validate
+from pricernn.data import PriceDataModule
+from pricernn.data.calendar import BarFrequency, bar_days, future_dates, stamp_format
+from pricernn.data.sources import MissingColumn
+from pricernn.errors import UserError, check
+from pricernn.files import write_atomic
+from pricernn.forecasting import recursive_forecast
+from pricernn.plots import forecast_figure, render
+
+log = logging.getLogger("pricernn")
+
+# Data settings that define what the model reads: fixed by the checkpoint, not to be changed for a forecast
+MODEL_KEYS = ("features", "target", "target_transform", "scaler", "window", "horizon")
+# A last price outside this multiple of the training period's range is a different market (or series)
+RANGE_FACTOR = 5.0
+
+
+@dataclass(frozen=True)
+class Forecast:
+    frame: pd.DataFrame  # date, step, predicted, target, source (, symbol)
+    source: str  # the file (absolute) or embedded data set that was read
+    target: str
+    symbol: str | None
+    last_bar: str  # the history's last bar time, as the bars are written (a date, or a date and time)
+    last_price: float
+
+    def describe(self, ckpt: str) -> str:
+        series = self.target + (f" of {self.symbol}" if self.symbol else "")
+        return (
+            f"{len(self.frame)}-step forecast of {series} in {self.source}, after its last bar "
+            f"{self.last_bar} (last price {self.last_price:g}), by ckpt={ckpt}"
+        )
+
+
+def history_settings(contract: dict, data: DictConfig, given: set[str], ckpt: str) -> dict:
+    """The data settings to read the history with: the checkpoint's (the data the model was trained on, up to
+    the file's last row), with only the ``data.*`` keys ``given`` on the command line replacing theirs."""
+    saved = contract.get("data")
+    if saved is None:  # a checkpoint written before checkpoints carried their data settings
+        check("path" in given, f"ckpt={ckpt}: this checkpoint does not record its data; give data.path=FILE")
+        saved = {**OmegaConf.to_container(data, resolve=True), **{k: contract[k] for k in MODEL_KEYS if k in contract}}
+    settings = {**saved, "end": None, "val_start": None, "test_start": None}
+    for key in sorted(given):
+        value = data[key]
+        value = list(value) if OmegaConf.is_list(value) else value
+        if key in MODEL_KEYS and value != saved.get(key):
+            raise UserError(
+                f"data.{key}={value}: the model in ckpt={ckpt} was trained with data.{key}={saved.get(key)}, "
+                "which it keeps; leave it out"
+            )
+        settings[key] = value
+    return settings
+
+
+def check_frequency(contract: dict, history: BarFrequency, source: str) -> None:
+    """The history's bars must be those the model learnt from: bars of another length (hourly bars for a daily
+    model, weekly for a monthly one) give a forecast without meaning, an error; bars of the same length with
+    another weekly pattern (7-day crypto days for a business-daily model) only a warning."""
+    if "frequency" not in contract:
+        return
+    trained = BarFrequency.from_dict(contract["frequency"])
+    if trained.alias == history.alias:
+        return
+    what = (
+        f"{source}: its bars are {history.label} ({history.alias}), the model's were {trained.label} ({trained.alias})"
+    )
+    longer, shorter = sorted((bar_days(history), bar_days(trained)), reverse=True)
+    if longer > 1.5 * shorter:
+        raise UserError(
+            f"{what}; forecast a history of the model's bars (data.freq={trained.alias} if detection erred)"
+        )
+    log.warning("%s: bars of the same length, but check that this is the market the model knows", what)
+
+
+def check_price_range(contract: dict, last_price: float, last_date: pd.Timestamp, source: str) -> None:
+    """A model of price levels (``standard``, ``minmax``, ``none`` on prices) learnt outputs inside the training
+    period's price range and cannot reach prices outside it: an error. A model that reads relative moves (the
+    window scaler, log returns) forecasts at any level, but a last price far outside that range (0.2x-5x)
+    suggests another series: a warning."""
+    if "train_range" not in contract:
+        return
+    low, high = contract["train_range"]
+    normalizer = contract["normalizer"]
+    relative = normalizer["scaler"] == "window" or normalizer["log_return"]
+    bounds = (low / RANGE_FACTOR, high * RANGE_FACTOR) if relative else (low, high)
+    if bounds[0] <= last_price <= bounds[1]:
+        return
+    where = f"{1 / RANGE_FACTOR:g}x-{RANGE_FACTOR:g}x of the training range" if relative else "the training range"
+    what = (
+        f"{source}: the last {contract['target']} price, {last_price:g} on {last_date.date()}, is outside {where} "
+        f"({low:g} .. {high:g})"
+    )
+    if relative:
+        log.warning("%s: is this the series the model was trained on? (it reads relative moves, so it forecasts)", what)
+        return
+    raise UserError(
+        f"{what}; a model of price levels (data.scaler={normalizer['scaler']}) cannot forecast there: "
+        "retrain with data.scaler=window, which reads relative moves"
+    )
+
+
+def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = frozenset()) -> Forecast:
+    """Load ``cfg.ckpt``, read the history it was trained on (or the one the ``given`` ``data.*`` keys point
+    at), forecast ``cfg.steps`` bars after its last date (the model's bar frequency; the trading sessions of
+    ``data.calendar`` when one is set); write forecast.csv and forecast.png to ``out_dir`` and return it."""
+    cfg = validate(cfg, PredictConfig)
+    check(cfg.get("ckpt"), "ckpt is not set: give ckpt=PATH (a run's checkpoints/best.ckpt)")
+    model = load_model(cfg.ckpt)
+    contract = model.hparams.transform
+    settings = history_settings(contract, cfg.data, set(given), cfg.ckpt)
+    history = PriceDataModule(**settings)
+    try:
+        series = history.prepare_series()
+    except MissingColumn as err:
+        raise UserError(f"{err} (ckpt={cfg.ckpt} reads columns {', '.join(contract['features'])})") from err
+    window, source = contract["window"], history.settings["path"]
+    check(
+        len(series.dates) >= window,
+        f"{source}: {len(series.dates)} usable rows, but the model in ckpt={cfg.ckpt} reads windows of {window}",
+    )
+    last_date, last_price = series.dates[-1], float(series.levels[-1])
+    trained_until = (contract.get("data") or {}).get("end")
+    if trained_until and "end" not in given:
+        log.info("the model was trained on data up to data.end=%s; this forecast starts after the history's last bar "
+                 "(%s): give data.end=DATE to forecast from an earlier one", trained_until, last_date)  # fmt: skip
+    check_frequency(contract, history.frequency, source)
+    check_price_range(contract, last_price, last_date, source)
+    inputs = torch.tensor(series.inputs[-window:], dtype=torch.float32)[None]
+    prices = recursive_forecast(model, inputs, torch.tensor([last_price]), int(cfg.steps))[0].double().numpy()
+    # the model's bars (and the calendar it was given, or data.calendar here): the next sessions, hours, months
+    frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency
+    dates = future_dates(last_date, int(cfg.steps), frequency, settings.get("calendar"))
+    symbol = settings.get("symbol")
+    frame = pd.DataFrame(
+        {
+            "date": dates.strftime(stamp_format(frequency)),
+            "step": range(1, len(dates) + 1),
+            "predicted": prices,
+            "target": contract["target"],
+            "source": source,
+            **({"symbol": symbol} if symbol else {}),
+        }
+    )
+    last_bar = last_date.strftime(stamp_format(frequency))
+    forecast = Forecast(frame, source, contract["target"], symbol, last_bar, last_price)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "forecast.csv", frame.to_csv(index=False))
+    shown = slice(-int(cfg.history), None)
+    title = f"{cfg.steps}-step forecast of {contract['target']}" + (f" ({symbol})" if symbol else "")
+    figure = forecast_figure(
+        series.dates[shown],
+        series.levels[shown],
+        dates,
+        prices,
+        f"{title}, {Path(source).name}, model {Path(str(cfg.ckpt)).name}",
+        contract["target"],
+    )
+    render(figure, out_dir / "forecast.png")
+    return forecast
