@@ -28,7 +28,17 @@ METRIC_KEYS = [
     "test/dm_stat",
     "test/dm_pvalue",
     "test/direction_pvalue",
-    "test/copy_lag",
+    "test/ic",
+    "test/ic_pvalue",
+    "test/pt_pvalue",
+    "test/h5/ic",
+    "ar/rmse",
+    "ar/h5/rmse",
+    "test/dm_ar_pvalue",
+    "trade/sharpe",
+    "trade/sharpe_pvalue",
+    "buyhold/max_drawdown",
+    "val/rmse_best",
     "drift/rmse",
     "ma/rmse",
     "test/h5/rmse",
@@ -51,7 +61,7 @@ def _events(run_dir: Path) -> EventAccumulator:
 def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
     result = run_script("train.py", "debug=tiny", "model=gru")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "next step: " in result.stdout and "RMSE per horizon" in result.stdout
+    assert "next day: " in result.stdout and "RMSE per horizon" in result.stdout and "trading the sign" in result.stdout
 
     (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -61,7 +71,8 @@ def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
     assert list(predictions.columns) == ["date", "actual", "predicted", "naive"]
     assert predictions["date"].min() >= pd.Timestamp(metrics["split_dates"]["test"][0])
     assert (run_dir / "config.yaml").is_file()
-    for figure in ("test_prices", "horizon_errors", "forecast_fan"):
+    assert metrics["naive/directional_accuracy"] is None  # null: naive predicts no move
+    for figure in ("test_prices", "horizon_errors", "forecast_fan", "trading"):
         assert (run_dir / f"{figure}.png").stat().st_size > 10_000
     horizons = pd.read_csv(run_dir / "horizons.csv")
     assert list(horizons["horizon"]) == list(range(1, 11))
@@ -84,7 +95,7 @@ def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
     } <= scalars
     assert events.Scalars("test/rmse")[-1].value == pytest.approx(metrics["test/rmse"], rel=1e-5)
     assert len(events.Scalars("val/loss")) == 2  # one per epoch
-    assert {"test/prices", "test/horizon_errors", "test/forecast_fan"} <= set(events.Tags()["images"])
+    assert {"test/prices", "test/horizon_errors", "test/forecast_fan", "test/trading"} <= set(events.Tags()["images"])
 
     hparams = events.PluginTagToContent("hparams")
     start = HParamsPluginData.FromString(hparams["_hparams_/session_start_info"]).session_start_info

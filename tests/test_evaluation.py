@@ -1,17 +1,12 @@
-"""Scores, baselines and significance tests against values worked out by hand from their formulas."""
+"""Scores and baselines against values worked out by hand from their formulas (the tests: test_significance.py)."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from pricernn.evaluation import (
-    baseline_forecasts,
-    copy_lag,
-    diebold_mariano,
-    direction_pvalue,
-    score_forecasts,
-    scores,
-)
+from pricernn.evaluation import AutoRegression, baseline_forecasts, score_forecasts, scores
+from pricernn.evaluation.significance import binomial_direction_pvalue, diebold_mariano
+from pricernn.evaluation.trading import trading_check
 
 
 def test_scores_match_hand_computation():
@@ -64,10 +59,7 @@ def test_diebold_mariano_identical_errors_have_nothing_to_test():
 
 
 def test_direction_pvalue_is_the_binomial_test():
-    origin = np.zeros(10)
-    actual = np.array([1, 1, 1, 1, 1, 1, 1, 1, -1, -1.0])
-    predicted = np.ones(10)  # 8 of 10 directions right
-    assert direction_pvalue(actual, predicted, origin) == pytest.approx(2 * 56 / 1024)  # P(X ≥ 8) + P(X ≤ 2)
+    assert binomial_direction_pvalue(8, 10) == pytest.approx(2 * 56 / 1024)  # P(X ≥ 8) + P(X ≤ 2)
 
 
 def test_baselines_use_only_prices_up_to_the_origin():
@@ -78,13 +70,53 @@ def test_baselines_use_only_prices_up_to_the_origin():
     np.testing.assert_allclose(out["ma"], [[34 / 3, 34 / 3], [13, 13]])
 
 
-def test_copy_lag_flags_a_model_that_repeats_yesterday():
+def test_the_ar_baseline_forecasts_its_recursion_by_hand():
+    levels = np.array([100.0, 101.0, 103.0])
+    ar = AutoRegression(intercept=0.001, coefficients=(0.5,))
+    r = np.log(103 / 101)  # the last return at origin row 2
+    first, second = 0.001 + 0.5 * r, 0.001 + 0.5 * (0.001 + 0.5 * r)
+    np.testing.assert_allclose(
+        ar.forecast(levels, np.array([2]), 2), [[103 * np.exp(first), 103 * np.exp(first + second)]]
+    )
+    constant = AutoRegression(0.002, ()).forecast(levels, np.array([1]), 2)  # p = 0: drift in log prices
+    np.testing.assert_allclose(constant, [[101 * np.exp(0.002), 101 * np.exp(0.004)]])
+
+
+def test_the_ar_baseline_finds_an_ar1_by_aic_and_its_known_error():
     rng = np.random.default_rng(0)
-    actual = 100 + np.cumsum(rng.normal(size=300))
-    copier = np.concatenate([[actual[0]], actual[:-1]])  # tomorrow = today
-    assert copy_lag(actual, copier)[0] == 1
-    oracle = actual + rng.normal(scale=0.1, size=300)
-    assert copy_lag(actual, oracle)[0] == 0
+    phi, n = 0.3, 20_000
+    e, r = rng.normal(0, 0.01, n), np.zeros(n)
+    for t in range(1, n):
+        r[t] = phi * r[t - 1] + e[t]
+    levels = 100 * np.exp(np.cumsum(r))
+    ar = AutoRegression.fit(levels[:15_000])  # fitted on the first three quarters only
+    # AIC may add a few near-zero lags (it is not a consistent order selector); the first one is φ
+    assert ar.order >= 1 and ar.coefficients[0] == pytest.approx(phi, abs=0.02)
+    assert all(abs(c) < 0.03 for c in ar.coefficients[1:])
+    origins = np.arange(15_000, n - 1)
+    error = ar.forecast(levels, origins, 1)[:, 0] - levels[origins + 1]
+    naive = levels[origins] - levels[origins + 1]
+    # one step ahead its error is the innovation, naive's the whole return: RMSE ratio sqrt(1 - φ²) = 0.954
+    assert np.sqrt(np.mean(error**2) / np.mean(naive**2)) == pytest.approx(np.sqrt(1 - phi**2), abs=0.01)
+
+
+def test_the_trading_check_by_hand():
+    anchor, actual = np.array([100.0, 110.0, 99.0]), np.array([110.0, 99.0, 108.9])  # moves +10 %, -10 %, +10 %
+    predicted = np.array([105.0, 100.0, 100.0])  # long, short, long: right every time
+    m, equity, hold = trading_check(anchor, predicted, actual, periods_per_year=252, short=True, cost_bps=5)
+    # positions 1, -1, 1 from flat: turnover 1, 2, 2 → costs 5, 10, 10 bp
+    returns = np.array([0.1 - 0.0005, 0.1 - 0.001, 0.1 - 0.001])
+    np.testing.assert_allclose(equity, np.cumprod(1 + returns))
+    assert m["trade/annual_return"] == pytest.approx(np.prod(1 + returns) ** (252 / 3) - 1)
+    assert m["trade/sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * np.sqrt(252))
+    assert m["trade/max_drawdown"] == 0.0 and m["trade/hit_rate"] == 1.0 and m["trade/exposure"] == 1.0
+    assert m["trade/turnover"] == pytest.approx(5 / 3 * 252)
+    assert m["buyhold/max_drawdown"] == pytest.approx(1 - 0.99 / 1.1)  # 1.1 → 0.99
+    np.testing.assert_allclose(hold, [1.1, 0.99, 1.089])
+    flat, _, _ = trading_check(anchor, predicted, actual, periods_per_year=252, short=False, cost_bps=5)
+    # long, flat, long: the flat bar costs the exit and earns nothing; the equity falls 0.05 % from its peak
+    assert flat["trade/exposure"] == pytest.approx(2 / 3)
+    assert flat["trade/max_drawdown"] == pytest.approx(0.0005)  # 1.0995 → 1.0995 × 0.9995
 
 
 def test_score_forecasts_skill_mase_and_keys():
@@ -99,5 +131,6 @@ def test_score_forecasts_skill_mase_and_keys():
         assert m[f"test/h{h}/skill"] == pytest.approx(1 - rmse_model / rmse_naive)
         assert m[f"test/h{h}/mase"] == pytest.approx(np.mean(np.abs(model[:, h - 1] - actual[:, h - 1])) / 2.0)
         assert m[f"naive/h{h}/skill"] == 0.0
-        assert {f"test/h{h}/dm_pvalue", f"test/h{h}/direction_pvalue"} <= set(m)
-    assert "naive/h1/dm_pvalue" not in m
+        assert {f"test/h{h}/dm_pvalue", f"test/h{h}/ic_pvalue", f"test/h{h}/pt_pvalue"} <= set(m)
+        assert m[f"naive/h{h}/directional_accuracy"] is None  # naive predicts no move: no direction to score
+    assert "naive/h1/dm_pvalue" not in m and "test/h2/direction_pvalue" not in m  # binomial: next step only

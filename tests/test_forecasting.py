@@ -129,11 +129,7 @@ def test_predict_cli_forecasts_the_series_the_model_was_trained_on(run_script, t
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"in {tmp_path / 'later.csv'}, after its last bar {later.index[-1].date()} (last" in result.stdout
 
-    wrong = sp500[["Open"]].iloc[:400].rename_axis("Day")
-    wrong.reset_index().to_csv(tmp_path / "open_only.csv", index=False)
-    result = run_script("predict.py", f"ckpt={ckpt}", "data.path=open_only.csv")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "no target (data.target) column 'Price'" in result.stderr and "reads columns Price" in result.stderr
+    # a file without the checkpoint's columns: the catalogue's "ckpt columns" case (test_reliability.py)
 
 
 def _contract(scaler: str, alias: str = "B", per_year: float = 252) -> dict:

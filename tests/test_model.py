@@ -45,7 +45,7 @@ def test_each_cell_trains_through_the_compose_api(compose_cfg, tmp_path, cell):
 def test_same_seed_gives_the_same_metrics(compose_cfg, tmp_path):
     runs = [train(compose_cfg("debug=tiny", "model=lstm", "seed=7"), tmp_path / f"run{i}") for i in range(2)]
     keys = [k for k in runs[0] if not k.endswith("_seconds")]
-    assert {k: runs[0][k] for k in keys} == {k: runs[1][k] for k in keys}
+    np.testing.assert_equal({k: runs[0][k] for k in keys}, {k: runs[1][k] for k in keys})  # NaN == NaN here
     other = train(compose_cfg("debug=tiny", "model=lstm", "seed=8"), tmp_path / "run_other")
     assert other["test/rmse"] != runs[0]["test/rmse"]
 
@@ -81,6 +81,29 @@ def test_each_cell_learns_a_known_pattern_well_below_naive(compose_cfg, tmp_path
     assert metrics["test/dm_stat"] < 0 and metrics["test/dm_pvalue"] < 0.01
     assert metrics["test/h5/skill"] > 0.3 and metrics["test/h5/dm_pvalue"] < 0.01
     assert metrics["test/direction_pvalue"] < 0.01
+    assert metrics["test/ic"] > 0.9 and metrics["test/pt_pvalue"] < 1e-6
+
+
+def test_real_predictability_is_found_and_said(compose_cfg, tmp_path, capsys):
+    # log returns r_t = 0.3 r_t-1 + e_t: tomorrow's move is partly known today. The best forecast's RMSE is
+    # sqrt(1 - 0.3²) = 0.954 of naive's, its information coefficient 0.3
+    rng = np.random.default_rng(3)
+    e, r = rng.normal(0, 0.01, 2500), np.zeros(2500)
+    for t in range(1, 2500):
+        r[t] = 0.3 * r[t - 1] + e[t]
+    path = tmp_path / "ar1.csv"
+    pd.DataFrame({"Date": pd.bdate_range("2005-01-03", periods=2500), "Close": 100 * np.exp(np.cumsum(r))}).to_csv(
+        path, index=False
+    )
+    cfg = compose_cfg(f"data.path={path}", "data.window=20", "model.hidden_size=16", "model.num_layers=1",
+                      "trainer.max_epochs=8")  # fmt: skip
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["test/ic"] > 0.1 and metrics["test/ic_pvalue"] < 0.01, metrics
+    assert metrics["test/pt_pvalue"] < 0.05 and metrics["test/rmse_ratio_naive"] < 1
+    # the linear baseline a neural model must beat finds the AR(1), at about its theoretical error
+    assert metrics["ar/order"] >= 1 and metrics["ar/rmse"] / metrics["naive/rmse"] == pytest.approx(0.954, abs=0.02)
+    verdict = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("next day: "))
+    assert "no evidence" not in verdict and "IC +" in verdict and "PT p" in verdict
 
 
 def test_a_random_walk_is_not_beaten_significantly(compose_cfg, tmp_path):
@@ -96,4 +119,5 @@ def test_a_random_walk_is_not_beaten_significantly(compose_cfg, tmp_path):
     # tomorrow's move of a random walk is unpredictable: whatever the model learned, it is not significantly better
     for key in ("test", "test/h5"):
         assert not (metrics[f"{key}/dm_stat"] < 0 and metrics[f"{key}/dm_pvalue"] < 0.05), metrics
-    assert metrics["test/direction_pvalue"] > 0.05
+        assert metrics[f"{key}/ic_pvalue"] > 0.05 and metrics[f"{key}/pt_pvalue"] > 0.05
+    assert metrics["test/direction_pvalue"] > 0.05 and metrics["trade/sharpe_pvalue"] > 0.05

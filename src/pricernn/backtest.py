@@ -31,7 +31,19 @@ from pricernn.training import run_name, shown_path, time_stamp, train
 log = logging.getLogger("pricernn")
 
 TRAIN_KEYS = [f.name for f in fields(TrainConfig)]  # a fold is a training run: the backtest's own keys stay out
-FOLD_COLUMNS = ("rmse", "mae", "mape", "mase", "skill", "directional_accuracy", "dm_stat", "dm_pvalue")
+FOLD_COLUMNS = (
+    "rmse",
+    "mae",
+    "mape",
+    "mase",
+    "skill",
+    "directional_accuracy",
+    "dm_stat",
+    "dm_pvalue",
+    "ic",
+    "pt_pvalue",
+)
+TRADE_COLUMNS = ("trade/annual_return", "trade/sharpe", "trade/max_drawdown", "buyhold/annual_return", "buyhold/sharpe")
 
 
 def fold_periods(cfg: DictConfig) -> list[dict[str, str]]:
@@ -73,7 +85,8 @@ def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = (
         # the longest horizon scored: evaluation.steps, or the model's own horizon when it cannot recurse
         steps = int(metrics["eval/steps"])
         row = {"fold": k, "test_start": period["test_start"], "test_end": period["end"]}
-        row.update({f"{c}": metrics[f"test/{c}"] for c in FOLD_COLUMNS})
+        row.update({c: metrics.get(f"test/{c}", float("nan")) for c in FOLD_COLUMNS})
+        row.update({c.replace("/", "_"): metrics[c] for c in TRADE_COLUMNS})
         row["naive_rmse"] = metrics["naive/rmse"]
         row[f"h{steps}_skill"] = metrics[f"test/h{steps}/skill"]
         row[f"h{steps}_dm_pvalue"] = metrics[f"test/h{steps}/dm_pvalue"]
@@ -94,7 +107,8 @@ def aggregate(folds: pd.DataFrame, steps: int) -> dict[str, float | None]:
     """Mean and spread over folds (no spread, None, for a single fold), and the share of folds in which the model
     beats naive."""
     out = {"backtest/folds": len(folds)}
-    for column in ("rmse", "naive_rmse", "mae", "mase", "skill", "directional_accuracy", f"h{steps}_skill"):
+    means = ("rmse", "naive_rmse", "mae", "mase", "skill", "directional_accuracy", "ic", f"h{steps}_skill")
+    for column in (*means, "trade_sharpe", "buyhold_sharpe"):
         key = column.replace("_skill", "/skill") if column.startswith("h") else column
         out[f"backtest/{key}_mean"] = float(folds[column].mean())
         out[f"backtest/{key}_std"] = float(folds[column].std(ddof=1)) if len(folds) > 1 else None
@@ -108,14 +122,16 @@ def aggregate(folds: pd.DataFrame, steps: int) -> dict[str, float | None]:
 def fold_table(folds: pd.DataFrame, summary: dict[str, float], steps: int) -> str:
     """The per-fold table and the summary line a user reads after a backtest."""
     lines = [
-        "Walk-forward backtest: next-step errors per fold, in price units",
-        f"{'fold':>4}  {'test period':<24}{'RMSE':>9}{'naive':>9}{'skill':>9}{'DM p':>9}{f'h{steps} skill':>11}",
+        "Walk-forward backtest: next-step errors per fold in price units; Sharpe of trading the sign after costs, and"
+        " of holding",
+        f"{'fold':>4}  {'test period':<24}{'RMSE':>9}{'naive':>9}{'skill':>9}{'DM p':>9}{'IC':>8}"
+        f"{f'h{steps} skill':>11}{'Sharpe':>8}{'hold':>7}",
     ]
     for r in folds.itertuples():
         period = f"{r.test_start} .. {r.test_end}"
         lines.append(
-            f"{r.fold:4d}  {period:<24}{r.rmse:9.3f}{r.naive_rmse:9.3f}{r.skill:9.4f}{r.dm_pvalue:9.3g}"
-            f"{getattr(r, f'h{steps}_skill'):11.4f}"
+            f"{r.fold:4d}  {period:<24}{r.rmse:9.3f}{r.naive_rmse:9.3f}{r.skill:9.4f}{r.dm_pvalue:9.3g}{r.ic:8.3f}"
+            f"{getattr(r, f'h{steps}_skill'):11.4f}{r.trade_sharpe:8.2f}{r.buyhold_sharpe:7.2f}"
         )
     spread = summary["backtest/skill_std"]
     lines.append(

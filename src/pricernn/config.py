@@ -122,10 +122,17 @@ class TrainerConfig:
 
 
 @dataclass
+class TradingConfig:
+    short: bool = rule()
+    cost_bps: float = rule(min=0.0)
+
+
+@dataclass
 class EvaluationConfig:
     steps: int = rule(min=1)
     ma_window: int = rule(min=1)
     fan_origins: int = rule(min=1)
+    trading: TradingConfig = field(default_factory=TradingConfig)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""One table of a sweep's runs, best first: swept values, validation and test scores, status, cost.
+"""One table of a sweep's runs, best first by validation RMSE in price units: swept values, validation and test
+scores, status, cost.
 
 Reads what runs leave behind (``.hydra/overrides.yaml``, ``metrics.json``, ``failed.json``), so it works on a
 finished, partly failed or still running sweep. Repeats of one configuration (differing only in ``seed``)
@@ -20,11 +21,14 @@ from pricernn.errors import EXIT_USER_ERROR, UserError, check
 from pricernn.files import write_atomic
 
 SCORES = {
+    "val/rmse_best": "val_rmse",  # price units: the sort key, comparable across scalers and transforms
     "val/loss_best": "val_loss",
     "test/rmse": "test_rmse",
     "test/mae": "test_mae",
     "test/rmse_ratio_naive": "ratio_naive",
     "test/dm_pvalue": "dm_p",
+    "test/ic": "ic",
+    "trade/sharpe": "sharpe",
     "epochs": "epochs",
     "train_seconds": "seconds",
     "params": "params",
@@ -82,8 +86,9 @@ def _read_json(path: Path) -> dict | None:
 
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """Rows sorted best first by validation loss (unscored runs last), with the naive forecast as a row."""
-    board = runs.sort_values(["val_loss", "job"], na_position="last", kind="stable").reset_index(drop=True)
+    """Rows sorted best first by the best epoch's validation RMSE in price units (unscored runs last), with the
+    naive forecast as a row."""
+    board = runs.sort_values(["val_rmse", "job"], na_position="last", kind="stable").reset_index(drop=True)
     naive = runs[[f"_{k}" for k in NAIVE]].dropna().drop_duplicates()
     for _, values in naive.iterrows():
         row = {"job": "naive", "status": "baseline", "ratio_naive": 1.0}
@@ -113,7 +118,7 @@ def repeats(runs: pd.DataFrame) -> pd.DataFrame | None:
     table = grouped[list(SCORES.values())].agg(["mean", "std"])
     table.columns = [f"{a}_{b}" for a, b in table.columns]
     table.insert(0, "repeats", grouped.size())
-    return table.reset_index().sort_values("val_loss_mean", kind="stable")
+    return table.reset_index().sort_values("val_rmse_mean", kind="stable")
 
 
 def to_markdown(frame: pd.DataFrame) -> str:

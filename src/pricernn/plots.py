@@ -102,6 +102,27 @@ def fan_figure(
     return _finish_dated(fig, ax, title, unit)
 
 
+def equity_figure(dates: np.ndarray, strategy: np.ndarray, hold: np.ndarray, metrics: dict, title: str) -> Figure:
+    """The sign strategy's equity after costs beside buy-and-hold over the test period, drawdowns beneath; the
+    title states the annual returns and Sharpe ratios."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, height_ratios=[3, 1])
+    top.plot(dates, hold, color="black", lw=1.1, label="buy and hold")
+    top.plot(dates, strategy, color="tab:red", lw=1.1, label="trade the forecast's sign, after costs")
+    top.axhline(1.0, color="gray", lw=0.5)
+    top.set_ylabel("growth of 1")
+    top.set_title(
+        f"{title}: strategy {100 * metrics['trade/annual_return']:+.1f} %/yr, Sharpe {metrics['trade/sharpe']:.2f}; "
+        f"buy and hold {100 * metrics['buyhold/annual_return']:+.1f} %/yr, Sharpe {metrics['buyhold/sharpe']:.2f}"
+    )
+    top.legend(loc="upper left")
+    for curve, color in ((hold, "black"), (strategy, "tab:red")):
+        bottom.plot(dates, curve / np.maximum.accumulate(curve) - 1, color=color, lw=0.9)
+    bottom.set_ylabel("drawdown")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
 def backtest_figure(folds: pd.DataFrame, title: str, unit: str) -> Figure:
     """Per-fold next-step RMSE of the model beside naive, with the skill of each fold beneath."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, height_ratios=[2, 1])

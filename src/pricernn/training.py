@@ -58,6 +58,7 @@ HPARAM_KEYS = {
 }
 # Metrics the HParams tab reports per run; they are declared before fitting and logged when known.
 HPARAM_METRICS = (
+    "val/rmse_best",
     "val/loss_best",
     "test/rmse",
     "test/mae",
@@ -191,6 +192,7 @@ def train(
     metrics.update(
         {
             "val/loss_best": float(model.val_loss_best.compute()),
+            "val/rmse_best": float(model.val_rmse_best.compute()),
             "epochs": int(trainer.current_epoch),
             "setup_seconds": round(setup_seconds, 3),
             "train_seconds": round(train_seconds, 3),
@@ -199,7 +201,7 @@ def train(
         }
     )
 
-    logger.log_metrics({k: v for k, v in metrics.items() if "/" in k}, step=trainer.global_step)
+    logger.log_metrics({k: v for k, v in metrics.items() if "/" in k and v is not None}, step=trainer.global_step)
     for name, figure in report.figures.items():
         pixels = render(figure, run_dir / f"{name}.png")
         tag = f"test/{name.removeprefix('test_')}"
@@ -226,7 +228,7 @@ def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: st
     return "\n".join(
         [
             f"results in {shown_path(run_dir)}/: metrics.json, predictions.csv, horizons.csv, test_prices.png, "
-            "horizon_errors.png, forecast_fan.png",
+            "horizon_errors.png, forecast_fan.png, trading.png",
             f"checkpoints: {shown['best']} (scored above), {last} (resume=)",
             f"forecast:    python scripts/predict.py ckpt={shown['best']}",
             f"TensorBoard: tensorboard --logdir {shown['log']}   (all runs: --logdir {everything})",

@@ -23,8 +23,9 @@ class RecurrentForecaster(pl.LightningModule):
 
     The model works in normalised units; ``transform`` (the data module's :meth:`transform_state`) rides along
     as a hyperparameter so every checkpoint can turn its outputs back into prices on its own.
-    Validation logs the loss and RMSE/MAE in price units; ``val/loss_best`` is the best epoch so far, the
-    value sweepers should optimise.
+    Validation logs the loss and RMSE/MAE in price units; ``val/rmse_best`` is the best epoch's RMSE so far (in
+    price units, so runs with other scalers compare), the value sweepers optimise; ``val/loss_best`` the same in
+    the model's normalised units.
     """
 
     def __init__(
@@ -55,7 +56,10 @@ class RecurrentForecaster(pl.LightningModule):
         self.normalizer = Normalizer.from_dict(transform["normalizer"]) if transform else None
         self.val_rmse, self.val_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
         self.val_loss, self.val_loss_best = MeanMetric(), MinMetric()
-        self.val_loss_best.persistent(True)  # saved in checkpoints, so a resumed run remembers its best epoch
+        # the best epoch's validation RMSE in price units: what sweeps rank by, comparable across scalers
+        self.val_rmse_best = MinMetric()
+        for best in (self.val_loss_best, self.val_rmse_best):
+            best.persistent(True)  # saved in checkpoints, so a resumed run remembers its best epoch
         # nan_strategy="disable": the default NaN check reads a flag back to the host on every update (the
         # divergence guard watches for NaN instead)
         self.train_loss = MeanMetric(nan_strategy="disable")
@@ -100,6 +104,9 @@ class RecurrentForecaster(pl.LightningModule):
             return
         self.val_loss_best(self.val_loss.compute())
         self.log("val/loss_best", self.val_loss_best.compute(), prog_bar=False)
+        if self.normalizer is not None:
+            self.val_rmse_best(self.val_rmse.compute())
+            self.log("val/rmse_best", self.val_rmse_best.compute(), prog_bar=False)
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         """Predictions for a batch of windows, in price units: (B, horizon)."""

@@ -1,0 +1,130 @@
+"""Significance tests: hand-computed answers, known closed forms, and their size on simulated random walks."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pricernn.evaluation.significance import (
+    binomial_direction_pvalue,
+    diebold_mariano,
+    direction_test,
+    information_coefficient,
+    mean_return_test,
+    newey_west_variance,
+    pesaran_timmermann,
+    reverse_regression_test,
+)
+
+
+def test_diebold_mariano_one_step_matches_the_formula_by_hand():
+    # loss differentials d = e1² - e2² = [1, -1, 2, 0, 3]: mean 1, γ0 = (0 + 4 + 1 + 1 + 4) / 5 = 2,
+    # DM = 1 / sqrt(2 / 5) = 1.58114; HLN factor sqrt((5 + 1 - 2) / 5) = 0.89443; DM* = sqrt(2) = 1.41421
+    e_ref = np.zeros(5)
+    e_model = np.sqrt(np.array([1.0, 0.0, 2.0, 0.0, 3.0]))
+    e_ref[1] = 1.0  # d[1] = 0 - 1 = -1
+    statistic, pvalue = diebold_mariano(e_model, e_ref, horizon=1)
+    assert statistic == pytest.approx(1.414213562, rel=1e-8)
+    assert pvalue == pytest.approx(2 * stats.t.sf(1.414213562, df=4), rel=1e-6)  # ≈ 0.2302
+
+
+def test_diebold_mariano_two_steps_adds_the_lag_one_autocovariance():
+    # d = [0, 1, 2, 3, 4]: mean 2, centred c = [-2, -1, 0, 1, 2], γ0 = 10/5 = 2, γ1 = (2 + 0 + 0 + 2) / 5 = 0.8,
+    # V = γ0 + 2γ1 = 3.6, DM = 2 / sqrt(3.6 / 5) = 2.357023; HLN factor sqrt((5 + 1 - 4 + 2/5) / 5) = sqrt(0.48),
+    # DM* = 1.632993 (with γ0 alone it would be 2.190890: the lag term matters)
+    e_model = np.sqrt(np.array([0.0, 1.0, 2.0, 3.0, 4.0]))
+    statistic, pvalue = diebold_mariano(e_model, np.zeros(5), horizon=2)
+    assert statistic == pytest.approx(1.632993162, rel=1e-8)
+    assert pvalue == pytest.approx(2 * stats.t.sf(1.632993162, df=4), rel=1e-6)
+
+
+def test_diebold_mariano_falls_back_to_the_variance_when_the_long_run_sum_is_not_positive():
+    # d = [1, -1, 2, 0, 3], h = 2: centred c = [0, -2, 1, -1, 2], γ1 = (0·-2 + -2·1 + 1·-1 + -1·2) / 5 = -1,
+    # V = γ0 + 2γ1 = 0 → falls back to γ0 = 2, so DM = 1.58114; HLN sqrt((5 + 1 - 4 + 2/5) / 5) = sqrt(0.48)
+    e_model = np.sqrt(np.array([1.0, 0.0, 2.0, 0.0, 3.0]))
+    e_ref = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
+    statistic, _ = diebold_mariano(e_model, e_ref, horizon=2)
+    assert statistic == pytest.approx(np.sqrt(5 / 2) * np.sqrt(0.48), rel=1e-8)
+    errors = np.array([1.0, -2.0, 0.5])
+    assert np.isnan(diebold_mariano(errors, errors)[0]) and diebold_mariano(errors, errors)[1] == 1.0
+
+
+def test_pesaran_timmermann_on_a_two_by_two_table_by_hand():
+    # predicted up 5 of 10, actual up 5 of 10, 8 hits: P = 0.8, P* = 0.5·0.5 + 0.5·0.5 = 0.5,
+    # var(P) = 0.5·0.5/10 = 0.025, var(P*) = 0 + 0 + 4·0.5⁴/100 = 0.0025, S = 0.3 / sqrt(0.0225) = 2
+    predicted = np.array([1, 1, 1, 1, 1, -1, -1, -1, -1, -1.0])
+    actual = np.array([1, 1, 1, 1, -1, 1, -1, -1, -1, -1.0])
+    statistic, pvalue = pesaran_timmermann(predicted, actual)
+    assert statistic == pytest.approx(2.0) and pvalue == pytest.approx(stats.norm.sf(2.0))  # 0.0228
+    assert pesaran_timmermann(np.ones(10), actual) == (pytest.approx(np.nan, nan_ok=True), 1.0)  # always up
+
+
+def test_newey_west_variance_by_hand():
+    # x = [1, 2, 3, 4]: c = [-1.5, -0.5, 0.5, 1.5], γ0 = 5/4 = 1.25, γ1 = (0.75 - 0.25 + 0.75)/4 = 0.3125,
+    # one lag: 1.25 + 2 · (1 - 1/2) · 0.3125 = 1.5625
+    assert newey_west_variance(np.array([1.0, 2, 3, 4]), lags=1) == pytest.approx(1.5625)
+    assert newey_west_variance(np.array([1.0, 2, 3, 4]), lags=0) == pytest.approx(1.25)
+
+
+def test_the_reverse_regression_by_hand_and_its_identity():
+    # h = 1, x = [0, 1, 2], y = [0, 1, 3]: slope 1.5, residuals [1/6, -1/3, 1/6], White variance
+    # Σ xc² u² / sxx² = (1/36 + 1/36) / 4 = 1/72, t = 1.5 √72 = 12.728
+    statistic, pvalue = reverse_regression_test(np.array([0.0, 1, 3]), np.array([0.0, 1, 2]), horizon=1)
+    assert statistic == pytest.approx(1.5 * np.sqrt(72)) and pvalue == pytest.approx(stats.norm.sf(1.5 * np.sqrt(72)))
+    # Hodrick's identity behind it: Σ_t x_t (r_t+1 + ... + r_t+h) = Σ_t r_t+1 (x_t + ... + x_t-h+1)
+    rng = np.random.default_rng(0)
+    r, x, h = rng.normal(size=200), rng.normal(size=200), 5
+    forward = sum(x[t] * r[t + 1 : t + 1 + h].sum() for t in range(200 - h))
+    backward = sum(r[t + 1] * x[max(t - h + 1, 0) : t + 1].sum() for t in range(199))
+    tail = sum(x[t] * r[t + 1 : 200].sum() for t in range(200 - h, 199))  # the last origins' shorter horizons
+    assert forward + tail == pytest.approx(backward)
+
+
+def test_the_information_coefficient_of_an_ar1_is_its_coefficient():
+    # r_t = 0.3 r_t-1 + e_t: the best forecast of the next move is 0.3 r_t, whose correlation with it is 0.3,
+    # and whose moves are 0.3 times as large as the realised ones
+    rng = np.random.default_rng(1)
+    phi, n = 0.3, 20_000
+    e, r = rng.normal(size=n), np.zeros(n)
+    for t in range(1, n):
+        r[t] = phi * r[t - 1] + e[t]
+    ic = information_coefficient(phi * r[:-1], r[1:], r[1:], horizon=1)
+    assert ic["ic"] == pytest.approx(phi, abs=0.02) and ic["move_ratio"] == pytest.approx(phi, abs=0.01)
+    assert ic["ic_pvalue"] < 1e-9 and ic["ic_spearman"] == pytest.approx(phi, abs=0.03)
+
+
+def _size(rejections: list[bool]) -> float:
+    return float(np.mean(rejections))
+
+
+def test_every_reported_p_value_holds_its_size_on_random_walks():
+    """400 random walks with volatility clustering, forecasts as persistent as a slow trend-follower's (an AR(1)
+    signal with φ = 0.95, independent of the prices): nothing is predictable, so each test may reject at 5 % in
+    about 5 % of the walks. The 43 %-at-h=10 of a binomial test on overlapping forecasts is what this guards."""
+    rng = np.random.default_rng(2)
+    n, sims = 750, 400
+    rejected: dict[tuple[str, int], list[bool]] = {}
+    for _ in range(sims):
+        volatility = np.exp(np.convolve(rng.normal(0, 0.3, n + 30), np.ones(10) / 10, mode="same"))
+        log_price = np.concatenate([[0.0], np.cumsum(rng.normal(0, 0.01, n + 30) * volatility)])
+        shocks, signal = rng.normal(size=n + 30), np.zeros(n + 30)
+        for t in range(1, n + 30):
+            signal[t] = 0.95 * signal[t - 1] + shocks[t]
+        origins = np.arange(n)
+        next_bar = log_price[origins + 1] - log_price[origins]
+        for h in (1, 5, 10):
+            actual = log_price[origins + h] - log_price[origins]
+            predicted = 0.001 * h * signal[origins]
+            rejected.setdefault(("ic", h), []).append(
+                information_coefficient(predicted, actual, next_bar, h)["ic_pvalue"] < 0.05
+            )
+            rejected.setdefault(("pt", h), []).append(direction_test(predicted, actual, next_bar, h)[1] < 0.05)
+            # DM's null is equal accuracy: two forecasts as wrong as each other, naive ± the same persistent noise
+            noise = 0.003 * np.sqrt(h) * signal[origins]
+            rejected.setdefault(("dm", h), []).append(diebold_mariano(noise - actual, -noise - actual, h)[1] < 0.05)
+        hits = int(np.sum(np.sign(signal[origins]) == np.sign(next_bar)))
+        rejected.setdefault(("binomial", 1), []).append(binomial_direction_pvalue(hits, n) < 0.05)
+        strategy = np.sign(signal[origins]) * np.expm1(next_bar)
+        rejected.setdefault(("sharpe", 1), []).append(mean_return_test(strategy)[1] < 0.05)
+    sizes = {key: _size(v) for key, v in rejected.items()}
+    assert max(sizes.values()) <= 0.075, sizes  # 5 % ± 1.1 % of Monte Carlo noise, plus a little
+    assert min(sizes.values()) >= 0.02, sizes  # and not so timid that they could never find anything
