@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pricernn.data.calendar import BarFrequency, describe, future_dates, infer_frequency, missing_sessions
+from pricernn.data.calendar import describe, future_dates, missing_sessions
+from pricernn.data.frequency import BarFrequency, infer_frequency
 from pricernn.errors import UserError
 
 try:

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from pricernn.evaluation import AutoRegression, baseline_forecasts, score_forecasts, scores
-from pricernn.evaluation.significance import binomial_direction_pvalue, diebold_mariano
+from pricernn.evaluation.significance import diebold_mariano
 from pricernn.evaluation.trading import trading_check
 
 
@@ -58,8 +58,12 @@ def test_diebold_mariano_identical_errors_have_nothing_to_test():
     assert diebold_mariano(errors, errors)[1] == 1.0
 
 
-def test_direction_pvalue_is_the_binomial_test():
-    assert binomial_direction_pvalue(8, 10) == pytest.approx(2 * 56 / 1024)  # P(X ≥ 8) + P(X ≤ 2)
+def test_directional_accuracy_counts_calls_and_naive_makes_none():
+    origin = np.full(5, 10.0)
+    actual = np.array([11.0, 9.0, 11.0, 10.0, 12.0])
+    predicted = np.array([10.5, 10.5, 9.5, 11.0, 10.0])  # up (hit), up (miss), down (miss), up (miss), no call
+    assert scores(actual, predicted, origin)["directional_accuracy"] == pytest.approx(1 / 4)
+    assert scores(actual, origin, origin)["directional_accuracy"] is None  # naive predicts no move
 
 
 def test_baselines_use_only_prices_up_to_the_origin():
@@ -101,22 +105,33 @@ def test_the_ar_baseline_finds_an_ar1_by_aic_and_its_known_error():
 
 
 def test_the_trading_check_by_hand():
-    anchor, actual = np.array([100.0, 110.0, 99.0]), np.array([110.0, 99.0, 108.9])  # moves +10 %, -10 %, +10 %
-    predicted = np.array([105.0, 100.0, 100.0])  # long, short, long: right every time
+    # 7 rounds of +10 %, -10 %, +10 % (21 bars: enough to annualise), forecasts right every time
+    anchor, actual = np.tile([100.0, 110.0, 99.0], 7), np.tile([110.0, 99.0, 108.9], 7)
+    predicted = np.tile([105.0, 100.0, 100.0], 7)  # long, short, long
     m, equity, hold = trading_check(anchor, predicted, actual, periods_per_year=252, short=True, cost_bps=5)
-    # positions 1, -1, 1 from flat: turnover 1, 2, 2 → costs 5, 10, 10 bp
-    returns = np.array([0.1 - 0.0005, 0.1 - 0.001, 0.1 - 0.001])
+    # positions 1, -1, 1, 1, -1, 1, ...: trades 1 (from flat), 2, 2, then 0, 2, 2 each round; 5 bp a unit traded
+    traded = np.array([1, 2, 2] + [0, 2, 2] * 6)
+    returns = 0.1 - traded * 0.0005
     np.testing.assert_allclose(equity, np.cumprod(1 + returns))
-    assert m["trade/annual_return"] == pytest.approx(np.prod(1 + returns) ** (252 / 3) - 1)
+    assert m["trade/annual_return"] == pytest.approx(np.prod(1 + returns) ** (252 / 21) - 1)
     assert m["trade/sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * np.sqrt(252))
     assert m["trade/max_drawdown"] == 0.0 and m["trade/hit_rate"] == 1.0 and m["trade/exposure"] == 1.0
-    assert m["trade/turnover"] == pytest.approx(5 / 3 * 252)
-    assert m["buyhold/max_drawdown"] == pytest.approx(1 - 0.99 / 1.1)  # 1.1 → 0.99
-    np.testing.assert_allclose(hold, [1.1, 0.99, 1.089])
+    assert m["trade/turnover"] == pytest.approx(traded.sum() / 21 * 252)
+    assert m["buyhold/max_drawdown"] == pytest.approx(1 - 0.99 / 1.1)  # each round: 1.1 → 0.99
+    np.testing.assert_allclose(hold[:3], [1.1, 0.99, 1.089])
     flat, _, _ = trading_check(anchor, predicted, actual, periods_per_year=252, short=False, cost_bps=5)
-    # long, flat, long: the flat bar costs the exit and earns nothing; the equity falls 0.05 % from its peak
-    assert flat["trade/exposure"] == pytest.approx(2 / 3)
-    assert flat["trade/max_drawdown"] == pytest.approx(0.0005)  # 1.0995 → 1.0995 × 0.9995
+    # long, flat, long: the flat bar costs the exit and earns nothing, a 0.05 % fall from the peak
+    assert flat["trade/exposure"] == pytest.approx(14 / 21)
+    assert flat["trade/max_drawdown"] == pytest.approx(0.0005)
+    # short, short, long: the first bar loses 10 % + 5 bp from the starting capital (a drawdown of 0.1005); each
+    # later round's first bar loses 10 % + 10 bp (long → short) from that round's peak: 0.101, the deepest
+    losing, _, _ = trading_check(anchor, np.tile([95.0, 100.0, 100.0], 7), actual, periods_per_year=252)
+    assert losing["trade/max_drawdown"] == pytest.approx(0.101)
+    first_only, _, _ = trading_check(anchor[:21], np.r_[95.0, predicted[1:21]], actual[:21], periods_per_year=252)
+    assert first_only["trade/max_drawdown"] == pytest.approx(0.1005)  # only the first bar loses: from capital 1
+    # three bars are too few to annualise: n/a rather than "-98 % a year"
+    short, _, _ = trading_check(anchor[:3], predicted[:3], actual[:3], periods_per_year=252)
+    assert np.isnan(short["trade/sharpe"]) and np.isnan(short["trade/annual_return"])
 
 
 def test_score_forecasts_skill_mase_and_keys():
@@ -131,6 +146,10 @@ def test_score_forecasts_skill_mase_and_keys():
         assert m[f"test/h{h}/skill"] == pytest.approx(1 - rmse_model / rmse_naive)
         assert m[f"test/h{h}/mase"] == pytest.approx(np.mean(np.abs(model[:, h - 1] - actual[:, h - 1])) / 2.0)
         assert m[f"naive/h{h}/skill"] == 0.0
-        assert {f"test/h{h}/dm_pvalue", f"test/h{h}/ic_pvalue", f"test/h{h}/pt_pvalue"} <= set(m)
+        assert {f"test/h{h}/dm_pvalue", f"test/h{h}/ic_pvalue", f"test/h{h}/dir_pvalue"} <= set(m)
         assert m[f"naive/h{h}/directional_accuracy"] is None  # naive predicts no move: no direction to score
-    assert "naive/h1/dm_pvalue" not in m and "test/h2/direction_pvalue" not in m  # binomial: next step only
+    assert "naive/h1/dm_pvalue" not in m and "test/h1/pt_pvalue" not in m  # Pesaran-Timmermann: next step only
+    headline = score_forecasts(
+        actual[:, :1], {"test": model[:, :1], "naive": naive[:, :1]}, anchor, 2.0, per_horizon=False
+    )
+    assert "test/pt_pvalue" in headline and "test/dir_pvalue" not in headline

@@ -8,7 +8,7 @@ import torch
 from pricernn import UserError
 from pricernn.checkpoints import load_model
 from pricernn.data import PriceDataModule
-from pricernn.data.calendar import infer_frequency
+from pricernn.data.frequency import infer_frequency
 from pricernn.forecasting import recursive_forecast
 from pricernn.models import RecurrentForecaster
 from pricernn.predict import check_frequency, check_price_range

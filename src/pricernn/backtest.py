@@ -9,7 +9,6 @@ ever sees the fold's test period or anything after it.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import fields
 from pathlib import Path
@@ -21,10 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from pricernn.checkpoints import config_from_checkpoint
 from pricernn.config import BacktestConfig, TrainConfig, validate
 from pricernn.data import PriceDataModule
-from pricernn.data.calendar import stamp_format
+from pricernn.data.frequency import stamp_format
 from pricernn.data.preprocess import split_rows
 from pricernn.errors import check
-from pricernn.files import write_atomic
+from pricernn.files import write_atomic, write_json
 from pricernn.plots import backtest_figure, render
 from pricernn.training import run_name, shown_path, time_stamp, train
 
@@ -95,7 +94,7 @@ def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = (
 
     summary = aggregate(folds, steps)
     write_atomic(run_dir / "folds.csv", folds.to_csv(index=False, float_format="%.6g"))
-    write_atomic(run_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
+    write_json(run_dir / "metrics.json", summary)
     figure = backtest_figure(folds, f"Walk-forward backtest, {run_name(cfg)}", cfg.data.target)
     _log_summary(cfg, name, f"{stamp}_summary", folds, summary, render(figure, run_dir / "backtest.png"))
     print(fold_table(folds, summary, steps), flush=True)

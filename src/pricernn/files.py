@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 
@@ -14,3 +16,19 @@ def write_atomic(path: Path, content: str | bytes) -> None:
     else:
         tmp.write_text(content)
     os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON, whole or not at all, with NaN and infinities as null: Python writes them as
+    ``NaN``, which is not JSON, and strict readers (JavaScript, jq) refuse the file."""
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    write_atomic(path, json.dumps(plain(data), indent=2, allow_nan=False) + "\n")

@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from pricernn.checkpoints import load_model
 from pricernn.config import PredictConfig, validate
 from pricernn.data import PriceDataModule
-from pricernn.data.calendar import BarFrequency, bar_days, future_dates, stamp_format
+from pricernn.data.calendar import future_dates
+from pricernn.data.frequency import BarFrequency, bar_days, stamp_format
 from pricernn.data.sources import MissingColumn
 from pricernn.errors import UserError, check
 from pricernn.files import write_atomic

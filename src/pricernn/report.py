@@ -1,5 +1,5 @@
 """The test report of a trained model: one-step and multi-step scores beside the baselines, the tests that say
-whether a difference is real, a trading check, tables and figures.
+whether a difference is real, a trading check, tables and figures (the text a user reads: pricernn.summary).
 
 Everything is batched over all test origins at once: one forward pass per recursion step, numpy for the rest.
 """
@@ -15,14 +15,12 @@ import torch
 from matplotlib.figure import Figure
 
 from pricernn.data import PriceDataModule
-from pricernn.data.calendar import stamp_format
+from pricernn.data.frequency import stamp_format
 from pricernn.evaluation import (
-    SIGNIFICANCE,
     AutoRegression,
     baseline_forecasts,
     score_forecasts,
     trading_check,
-    verdict,
 )
 from pricernn.forecasting import can_recurse, recursive_forecast
 from pricernn.models import RecurrentForecaster
@@ -70,14 +68,18 @@ def build_report(
     metrics["test/rmse_ratio_naive"] = metrics["test/rmse"] / metrics["naive/rmse"]
     if ar is not None:
         metrics["ar/order"] = ar.order
-    trade, strategy, hold = trading_check(
-        targets.anchor,
-        predicted[:, 0],
-        targets.actual[:, 0],
-        datamodule.frequency.periods_per_year,
-        **(trading or {}),
-    )
-    metrics.update(trade)
+    equity = None
+    if (targets.anchor > 0).all() and (targets.actual[:, 0] > 0).all():  # returns of a spread mean nothing
+        trade, *equity = trading_check(
+            targets.anchor,
+            predicted[:, 0],
+            targets.actual[:, 0],
+            datamodule.frequency.periods_per_year,
+            **(trading or {}),
+        )
+        metrics.update(trade)
+    else:
+        log.info("no trading check: the test prices are not all positive, so they have no returns")
 
     # multi-step: recursive beyond the model's own horizon, which needs the target to be the only input
     steps = max(int(steps), model.hparams.horizon) if can_recurse(model.hparams.transform) else model.hparams.horizon
@@ -111,8 +113,9 @@ def build_report(
             f"{steps}-step recursive forecasts from test origins, {title}",
             datamodule.target,
         ),
-        "trading": equity_figure(dates, strategy, hold, metrics, title),
     }
+    if equity is not None:
+        figures["trading"] = equity_figure(dates, *equity, metrics, title)
     stamp = stamp_format(datamodule.frequency)
     return Report(metrics, _predictions_frame(targets, predicted, stamp), horizons, figures)
 
@@ -151,7 +154,7 @@ def _predictions_frame(targets, predicted: np.ndarray, stamp: str) -> pd.DataFra
 def _horizon_table(metrics: dict, steps: int, names: list[str]) -> pd.DataFrame:
     rows = []
     model_keys = ("mae", "mape", "skill", "mase", "directional_accuracy", "dm_stat", "dm_pvalue")
-    model_keys += ("dm_ar_pvalue", "ic", "ic_pvalue", "pt_pvalue")
+    model_keys += ("dm_ar_pvalue", "ic", "ic_pvalue", "dir_pvalue")
     for h in range(1, steps + 1):
         row = {"horizon": h}
         for name in names:
@@ -160,61 +163,3 @@ def _horizon_table(metrics: dict, steps: int, names: list[str]) -> pd.DataFrame:
             row[key] = metrics.get(f"test/h{h}/{key}", float("nan"))
         rows.append(row)
     return pd.DataFrame(rows).rename(columns={"test_rmse": "model_rmse"})
-
-
-def _cell(value: float | None, fmt: str, width: int) -> str:
-    """A table cell; "–" where a figure does not apply (naive's direction, a baseline the data do not allow)."""
-    return f"{'–':>{width}}" if value is None or not np.isfinite(value) else f"{value:{fmt}}".rjust(width)
-
-
-def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day") -> str:
-    """The lines a user reads after a run: model beside the baselines in price units, and what the tests say;
-    ``bar`` names one bar ("day", "hour", "month": pricernn.data.calendar.bar_word)."""
-    names = {k: v for k, v in NAMES.items() if f"{k}/rmse" in metrics}
-    rows = [
-        f"Test period {period[0]} .. {period[1]}, errors in {unit} price units (next step, every test {bar}):",
-        f"{'':12}{'RMSE':>10}{'MAE':>10}{'MAPE %':>9}{'MASE':>8}{'skill':>8}{'dir.acc':>9}",
-    ]
-    if "ar/order" in metrics:  # the order AIC chose on the training period
-        names["ar"] = f"AR({int(metrics['ar/order'])})"
-    for name, label in names.items():
-        m = {k: metrics[f"{name}/{k}"] for k in ("rmse", "mae", "mape", "mase", "skill", "directional_accuracy")}
-        rows.append(
-            f"{label:12}{m['rmse']:10.3f}{m['mae']:10.3f}{m['mape']:9.3f}{m['mase']:8.3f}{m['skill']:8.4f}"
-            + _cell(m["directional_accuracy"], ".3f", 9)
-        )
-    rows.append(f"next {bar}: {verdict(metrics)}")
-    p = metrics["test/direction_pvalue"]
-    rows.append(
-        f"direction right on {100 * metrics['test/directional_accuracy']:.1f}% of {bar}s (binomial p {p:.3g} against "
-        f"a coin); drift, which always bets on the past trend, gets {100 * metrics['drift/directional_accuracy']:.1f}%"
-    )
-    rows.append(_trading_line(metrics))
-    steps = int(metrics.get("eval/steps", 1))
-    if steps > 1:
-        shown = sorted({h for h in (1, 2, 3, 5, 10, 20, steps) if h <= steps})
-        rows.append(f"Recursive forecasts from {int(metrics['eval/origins'])} test origins, RMSE per horizon:")
-        rows.append(
-            f"{'h':>4}" + "".join(f"{label:>11}" for label in names.values()) + f"{'skill':>9}{'DM p':>9}{'IC':>8}"
-        )
-        for h in shown:
-            cells = "".join(f"{metrics[f'{n}/h{h}/rmse']:11.3f}" for n in names)
-            rows.append(
-                f"{h:4d}{cells}{metrics[f'test/h{h}/skill']:9.4f}{metrics[f'test/h{h}/dm_pvalue']:9.3g}"
-                + _cell(metrics.get(f"test/h{h}/ic"), "+.3f", 8)
-            )
-        rows.append(f"h={steps}: {verdict(metrics, prefix=f'h{steps}/')}")
-    return "\n".join(rows)
-
-
-def _trading_line(metrics: dict) -> str:
-    """The sign strategy after costs beside buy-and-hold, in one line."""
-    t = {k.removeprefix("trade/"): v for k, v in metrics.items() if k.startswith("trade/")}
-    b = {k.removeprefix("buyhold/"): v for k, v in metrics.items() if k.startswith("buyhold/")}
-    significant = "" if t["sharpe_pvalue"] < SIGNIFICANCE else ", not significantly different from 0"
-    return (
-        f"trading the sign after costs: {100 * t['annual_return']:+.1f} % a year, Sharpe {t['sharpe']:.2f} "
-        f"(p {t['sharpe_pvalue']:.3g}{significant}), max drawdown {100 * t['max_drawdown']:.0f} %; buy-and-hold: "
-        f"{100 * b['annual_return']:+.1f} % a year, Sharpe {b['sharpe']:.2f}, "
-        f"max drawdown {100 * b['max_drawdown']:.0f} %"
-    )

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from pricernn.files import write_atomic
+from pricernn.files import write_json
 
 
 class Interrupted(Exception):
@@ -35,7 +34,7 @@ def interrupted(
         "best_checkpoint": best or None,
         **{k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
     }
-    write_atomic(run_dir / "metrics.json", json.dumps(state, indent=2) + "\n")
+    write_json(run_dir / "metrics.json", state)
     then = f"resume with resume={last}" if last else "no epoch had finished, so there is nothing to resume"
     message = f"interrupted by {state['signal']} at epoch {trainer.current_epoch}, step {trainer.global_step}: {then}"
     return Interrupted(message, 143 if sigterm else 130)

@@ -6,7 +6,6 @@ runs it as a Hydra job through :mod:`pricernn.jobs`.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -29,13 +28,14 @@ from pricernn.callbacks import RandomState, TrainingDiverged
 from pricernn.checkpoints import check_resumable, config_record, read_checkpoint
 from pricernn.config import validate
 from pricernn.data import PriceDataModule
-from pricernn.data.calendar import bar_word
+from pricernn.data.frequency import bar_word
 from pricernn.errors import check
-from pricernn.files import write_atomic
+from pricernn.files import write_atomic, write_json
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
-from pricernn.report import build_report, summary
+from pricernn.report import build_report
 from pricernn.resume import interrupted
+from pricernn.summary import summary
 
 log = logging.getLogger("pricernn")
 
@@ -191,8 +191,8 @@ def train(
     metrics = report.metrics
     metrics.update(
         {
-            "val/loss_best": float(model.val_loss_best.compute()),
-            "val/rmse_best": float(model.val_rmse_best.compute()),
+            "val/loss_best": float(model.val_loss_best),
+            "val/rmse_best": float(model.val_rmse_best),
             "epochs": int(trainer.current_epoch),
             "setup_seconds": round(setup_seconds, 3),
             "train_seconds": round(train_seconds, 3),
@@ -201,7 +201,8 @@ def train(
         }
     )
 
-    logger.log_metrics({k: v for k, v in metrics.items() if "/" in k and v is not None}, step=trainer.global_step)
+    finite = {k: v for k, v in metrics.items() if "/" in k and v is not None and math.isfinite(v)}
+    logger.log_metrics(finite, step=trainer.global_step)  # n/a figures (null in metrics.json) are not drawn
     for name, figure in report.figures.items():
         pixels = render(figure, run_dir / f"{name}.png")
         tag = f"test/{name.removeprefix('test_')}"
@@ -210,7 +211,7 @@ def train(
 
     metrics["test_seconds"] = round(time.perf_counter() - started - train_seconds, 3)  # scoring and artifacts
     extra = {"best_checkpoint": best, "split_dates": datamodule.split_dates, "tensorboard_dir": logger.log_dir}
-    write_atomic(run_dir / "metrics.json", json.dumps({**metrics, **extra}, indent=2) + "\n")
+    write_json(run_dir / "metrics.json", {**metrics, **extra})
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
     bar = bar_word(datamodule.frequency)

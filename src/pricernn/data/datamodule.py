@@ -14,7 +14,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from pricernn.config import DataConfig, check_section
-from pricernn.data.calendar import BarFrequency, describe, infer_frequency, missing_sessions, stamp_format
+from pricernn.data.calendar import describe, missing_sessions
+from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format
 from pricernn.data.preprocess import PreparedSeries, encode, fill_missing, split_rows, window_starts
 from pricernn.data.sources import EMBEDDED, load_prices
 from pricernn.data.transforms import Normalizer

@@ -2,14 +2,14 @@
 targets, per horizon, with tests that hold their size on overlapping forecasts, and a trading check.
 Pure numpy/scipy: no model, no files.
 
-errors.py       point errors, skill, MASE, the per-horizon table of every forecaster, the verdict
+errors.py       point errors, skill, MASE, per horizon for every forecaster; the model's tests
 significance.py Diebold-Mariano, information coefficient, Pesaran-Timmermann, HAC variances: sources cited
 baselines.py    naive, drift, moving average, AR(p) on log returns fitted on the training period
 trading.py      a sign strategy after costs beside buy-and-hold: annualised return, Sharpe, drawdown
 """
 
 from pricernn.evaluation.baselines import AutoRegression, baseline_forecasts
-from pricernn.evaluation.errors import score_forecasts, scores, verdict
+from pricernn.evaluation.errors import score_forecasts, scores
 from pricernn.evaluation.significance import SIGNIFICANCE
 from pricernn.evaluation.trading import trading_check
 

@@ -16,6 +16,18 @@ from scipy import stats
 SIGNIFICANCE = 0.05
 
 
+def calls(predicted_moves: np.ndarray) -> np.ndarray:
+    """The direction each forecast calls: +1 up, -1 down, 0 no call (a forecast of no move makes none).
+    Every direction figure (accuracy, Pesaran-Timmermann, the trading check) counts calls the same way."""
+    return np.sign(np.asarray(predicted_moves, dtype=float))
+
+
+def moving(values: np.ndarray) -> bool:
+    """Do ``values`` vary beyond rounding noise? (A model that always predicts +0.1 % has a std of 1e-17.)"""
+    v = np.asarray(values, dtype=float)
+    return bool(v.std() > 1e-9 * max(float(np.abs(v).mean()), 1e-300))
+
+
 def newey_west_variance(x: np.ndarray, lags: int) -> float:
     """Long-run variance of ``x``: γ0 + 2 Σ_{k=1..L} (1 - k/(L+1)) γk, Bartlett weights (Newey & West 1987,
     "A simple, positive semi-definite, heteroskedasticity and autocorrelation consistent covariance matrix",
@@ -94,10 +106,10 @@ def information_coefficient(
     with ``next_bar``, each origin's one-bar log return) and ``move_ratio``, the std of predicted over realised
     moves (near 0: a model that barely moves off the last price)."""
     pred, act = np.asarray(predicted_moves, dtype=float), np.asarray(actual_moves, dtype=float)
-    moving = pred.std() > 0 and act.std() > 0
-    ic = float(np.corrcoef(pred, act)[0, 1]) if moving else float("nan")
-    spearman = float(stats.spearmanr(pred, act).statistic) if moving else float("nan")
-    _, pvalue = reverse_regression_test(next_bar, pred, horizon)
+    both = moving(pred) and moving(act)
+    ic = float(np.corrcoef(pred, act)[0, 1]) if both else float("nan")
+    spearman = float(stats.spearmanr(pred, act).statistic) if both else float("nan")
+    _, pvalue = reverse_regression_test(next_bar, pred, horizon) if both else (float("nan"), 1.0)
     ratio = float(pred.std() / act.std()) if act.std() > 0 else float("nan")
     return {"ic": ic, "ic_spearman": spearman, "ic_pvalue": pvalue, "move_ratio": ratio}
 
@@ -107,8 +119,10 @@ def pesaran_timmermann(predicted_moves: np.ndarray, actual_moves: np.ndarray) ->
     is the share of correctly predicted directions P above what independent directions would give,
     P* = Py Px + (1 - Py)(1 - Px)? S = (P - P*) / sqrt(var(P) - var(P*)) ~ N(0, 1) with
     var(P) = P*(1 - P*)/n and var(P*) = (2Py-1)² Px(1-Px)/n + (2Px-1)² Py(1-Py)/n + 4 Py Px (1-Py)(1-Px)/n².
-    Returns S and its one-sided p-value; directions that never change give (nan, 1.0)."""
-    up_pred, up_act = np.asarray(predicted_moves) > 0, np.asarray(actual_moves) > 0
+    Forecasts that call no direction (no move) are left out. Returns S and its one-sided p-value; directions that
+    never change give (nan, 1.0)."""
+    called = calls(predicted_moves) != 0
+    up_pred, up_act = calls(predicted_moves)[called] > 0, np.asarray(actual_moves)[called] > 0
     n = len(up_act)
     p_hit = float(np.mean(up_pred == up_act))
     py, px = float(up_act.mean()), float(up_pred.mean())
@@ -128,19 +142,16 @@ def pesaran_timmermann(predicted_moves: np.ndarray, actual_moves: np.ndarray) ->
 def direction_test(
     predicted_moves: np.ndarray, actual_moves: np.ndarray, next_bar: np.ndarray, horizon: int = 1
 ) -> tuple[float, float]:
-    """Directional predictability, one-sided: Pesaran-Timmermann (1992) for one-step forecasts. For overlapping
-    h-step forecasts, the regression form of the test (Pesaran & Timmermann 2009, "Testing dependence among
-    serially correlated multicategory variables", JASA 104(485): 1{actual up} on 1{predicted up}) taken through
-    :func:`reverse_regression_test`: do the last h direction calls predict the direction of the next bar?"""
+    """Do the forecasts call directions better than chance? One-sided. For one-step forecasts this is
+    Pesaran-Timmermann (1992). The direction of an overlapping h-bar move has no overlap-free decomposition, so
+    for h > 1 it asks the question Hodrick's reverse regression can answer without overlap: do the last h
+    direction calls (+1/-1, 0 for none) predict whether the next single bar goes up (:func:`reverse_regression_test`)?
+    Under no predictability both hold their size (``tests/test_significance.py``); the h > 1 version is not
+    Pesaran-Timmermann's statistic, which is why its keys are ``dir_*``, not ``pt_*``."""
     if int(horizon) == 1:
         return pesaran_timmermann(predicted_moves, actual_moves)
     up_next = (np.asarray(next_bar) > 0).astype(float)
-    return reverse_regression_test(up_next, (np.asarray(predicted_moves) > 0).astype(float), horizon)
-
-
-def binomial_direction_pvalue(hits: int, n: int) -> float:
-    """Two-sided binomial test that a share of correct directions differs from a coin's 50 % (exact)."""
-    return float(stats.binomtest(int(hits), int(n), 0.5).pvalue)
+    return reverse_regression_test(up_next, calls(predicted_moves), horizon)
 
 
 def mean_return_test(returns: np.ndarray) -> tuple[float, float]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MinMetric
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 
 from pricernn.config import ModelConfig, check_section
 from pricernn.data.transforms import Normalizer
@@ -23,9 +23,9 @@ class RecurrentForecaster(pl.LightningModule):
 
     The model works in normalised units; ``transform`` (the data module's :meth:`transform_state`) rides along
     as a hyperparameter so every checkpoint can turn its outputs back into prices on its own.
-    Validation logs the loss and RMSE/MAE in price units; ``val/rmse_best`` is the best epoch's RMSE so far (in
-    price units, so runs with other scalers compare), the value sweepers optimise; ``val/loss_best`` the same in
-    the model's normalised units.
+    Validation logs the loss and RMSE/MAE in price units; ``val/loss_best`` is the lowest validation loss so far
+    (the epoch best.ckpt holds) and ``val/rmse_best`` that epoch's RMSE in price units (so runs with other
+    scalers compare), the value sweepers optimise.
     """
 
     def __init__(
@@ -55,11 +55,12 @@ class RecurrentForecaster(pl.LightningModule):
         self.loss_fn = nn.MSELoss()
         self.normalizer = Normalizer.from_dict(transform["normalizer"]) if transform else None
         self.val_rmse, self.val_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
-        self.val_loss, self.val_loss_best = MeanMetric(), MinMetric()
-        # the best epoch's validation RMSE in price units: what sweeps rank by, comparable across scalers
-        self.val_rmse_best = MinMetric()
-        for best in (self.val_loss_best, self.val_rmse_best):
-            best.persistent(True)  # saved in checkpoints, so a resumed run remembers its best epoch
+        self.val_loss = MeanMetric()
+        # The best epoch (lowest validation loss: the one best.ckpt holds and the report scores) and its RMSE in
+        # price units, what sweeps rank by (comparable across scalers). Buffers, so checkpoints carry them and a
+        # resumed run remembers its best epoch.
+        self.register_buffer("val_loss_best", torch.tensor(float("inf")))
+        self.register_buffer("val_rmse_best", torch.tensor(float("inf")))
         # nan_strategy="disable": the default NaN check reads a flag back to the host on every update (the
         # divergence guard watches for NaN instead)
         self.train_loss = MeanMetric(nan_strategy="disable")
@@ -102,11 +103,14 @@ class RecurrentForecaster(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             return
-        self.val_loss_best(self.val_loss.compute())
-        self.log("val/loss_best", self.val_loss_best.compute(), prog_bar=False)
+        loss = self.val_loss.compute()
+        if bool(loss < self.val_loss_best):  # one read a validation: the epoch best.ckpt will hold
+            self.val_loss_best.copy_(loss)
+            if self.normalizer is not None:
+                self.val_rmse_best.copy_(self.val_rmse.compute())
+        self.log("val/loss_best", self.val_loss_best, prog_bar=False)
         if self.normalizer is not None:
-            self.val_rmse_best(self.val_rmse.compute())
-            self.log("val/rmse_best", self.val_rmse_best.compute(), prog_bar=False)
+            self.log("val/rmse_best", self.val_rmse_best, prog_bar=False)
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         """Predictions for a batch of windows, in price units: (B, horizon)."""

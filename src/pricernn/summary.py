@@ -1,0 +1,99 @@
+"""The text a user reads after a run: the model beside the baselines, and a verdict that claims only what a test
+supports."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pricernn.evaluation import SIGNIFICANCE
+from pricernn.report import NAMES
+
+
+def _p(value: float) -> str:
+    return "< 1e-6" if value < 1e-6 else f"{value:.3g}"
+
+
+def verdict(metrics: dict, model: str = "test", prefix: str = "") -> str:
+    """One line of evidence and what it supports.
+
+    "beats the last price" only where Diebold-Mariano says so (the one pre-registered test of accuracy); "its
+    moves carry information" where the information coefficient or the direction test does, with Holm's
+    correction for asking two questions (the smaller p-value below 0.025); "no evidence of skill" otherwise.
+    """
+    found = {k.removeprefix(f"{model}/{prefix}"): v for k, v in metrics.items() if k.startswith(f"{model}/{prefix}")}
+    skill, dm_stat, dm_p = found["skill"], found.get("dm_stat", float("nan")), found.get("dm_pvalue", 1.0)
+    ic, ic_p = found.get("ic", float("nan")), found.get("ic_pvalue", 1.0)
+    direction = "pt" if "pt_pvalue" in found else "dir"
+    dir_stat, dir_p = found.get(f"{direction}_stat", float("nan")), found.get(f"{direction}_pvalue", 1.0)
+    facts = [f"skill {100 * skill:+.2f} %", f"DM p {_p(dm_p)}"]
+    if np.isfinite(ic):
+        facts.append(f"IC {ic:+.3f} (p {_p(ic_p)})")
+    if found.get("directional_accuracy") is not None:
+        facts.append(f"direction {100 * found['directional_accuracy']:.1f} %")
+    if f"{direction}_pvalue" in found:  # undefined when the model calls one direction only: nothing to test
+        label = "PT" if direction == "pt" else "direction test"
+        facts.append(f"{label} p {_p(dir_p)}" if np.isfinite(dir_stat) else f"{label} n/a (one direction called)")
+    if dm_p < SIGNIFICANCE and dm_stat < 0:
+        conclusion = "beats the last price significantly"
+    elif dm_p < SIGNIFICANCE:
+        conclusion = "significantly WORSE than the last price"
+    elif min(ic_p if ic > 0 else 1.0, dir_p) < SIGNIFICANCE / 2:
+        conclusion = "its moves carry information (IC or direction test), but its errors are not below naive's"
+    else:
+        conclusion = "no evidence of skill beyond the last price"
+    return f"{conclusion}: {', '.join(facts)}"
+
+
+def _cell(value: float | None, fmt: str, width: int) -> str:
+    """A table cell; "–" where a figure does not apply (naive's direction, a baseline the data do not allow)."""
+    return f"{'–':>{width}}" if value is None or not np.isfinite(value) else f"{value:{fmt}}".rjust(width)
+
+
+def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day") -> str:
+    """The lines a user reads after a run: model beside the baselines in price units, and what the tests say;
+    ``bar`` names one bar ("day", "hour", "month": pricernn.data.frequency.bar_word)."""
+    names = {k: v for k, v in NAMES.items() if f"{k}/rmse" in metrics}
+    if "ar/order" in metrics:  # the order AIC chose on the training period
+        names["ar"] = f"AR({int(metrics['ar/order'])})"
+    rows = [
+        f"Test period {period[0]} .. {period[1]}, errors in {unit} price units (next step, every test {bar}):",
+        f"{'':12}{'RMSE':>10}{'MAE':>10}{'MAPE %':>9}{'MASE':>8}{'skill':>8}{'dir.acc':>9}",
+    ]
+    for name, label in names.items():
+        m = {k: metrics[f"{name}/{k}"] for k in ("rmse", "mae", "mape", "mase", "skill", "directional_accuracy")}
+        rows.append(
+            f"{label:12}{m['rmse']:10.3f}{m['mae']:10.3f}{m['mape']:9.3f}{m['mase']:8.3f}{m['skill']:8.4f}"
+            + _cell(m["directional_accuracy"], ".3f", 9)
+        )
+    rows.append(f"next {bar}: {verdict(metrics)}")
+    if "trade/sharpe" in metrics:
+        rows.append(_trading_line(metrics))
+    steps = int(metrics.get("eval/steps", 1))
+    if steps > 1:
+        shown = sorted({h for h in (1, 2, 3, 5, 10, 20, steps) if h <= steps})
+        rows.append(f"Recursive forecasts from {int(metrics['eval/origins'])} test origins, RMSE per horizon:")
+        rows.append(
+            f"{'h':>4}" + "".join(f"{label:>11}" for label in names.values()) + f"{'skill':>9}{'DM p':>9}{'IC':>8}"
+        )
+        for h in shown:
+            cells = "".join(f"{metrics[f'{n}/h{h}/rmse']:11.3f}" for n in names)
+            rows.append(
+                f"{h:4d}{cells}{metrics[f'test/h{h}/skill']:9.4f}{metrics[f'test/h{h}/dm_pvalue']:9.3g}"
+                + _cell(metrics.get(f"test/h{h}/ic"), "+.3f", 8)
+            )
+        rows.append(f"h={steps}: {verdict(metrics, prefix=f'h{steps}/')}")
+    return "\n".join(rows)
+
+
+def _trading_line(metrics: dict) -> str:
+    """The sign strategy after costs beside buy-and-hold, in one line; n/a where the test period is too short."""
+    t = {k.removeprefix("trade/"): v for k, v in metrics.items() if k.startswith("trade/")}
+    b = {k.removeprefix("buyhold/"): v for k, v in metrics.items() if k.startswith("buyhold/")}
+    if not np.isfinite(t["sharpe"]):
+        return "trading the sign after costs: n/a (too few test bars to annualise)"
+    edge = "beats holding" if t["vs_hold_pvalue"] < SIGNIFICANCE else "not distinguishable from holding"
+    return (
+        f"trading the sign after costs: {100 * t['annual_return']:+.1f} % a year, Sharpe {t['sharpe']:.2f}, max "
+        f"drawdown {100 * t['max_drawdown']:.0f} %; buy-and-hold: {100 * b['annual_return']:+.1f} % a year, Sharpe "
+        f"{b['sharpe']:.2f}, max drawdown {100 * b['max_drawdown']:.0f} %; {edge} (p {t['vs_hold_pvalue']:.3g})"
+    )
