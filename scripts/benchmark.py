@@ -262,7 +262,7 @@ def inference(cell: str, steps: int = 30) -> dict:
     model = RecurrentForecaster(1, cell=cell, transform=dm.transform_state()).eval()
     test = dm.datasets["test"]
     x, _, ctx = test[torch.arange(len(test))]
-    rnn, head = copy.deepcopy(model.rnn), copy.deepcopy(model.head)
+    rnn, head = copy.deepcopy(model.nets["recursive"].rnn), copy.deepcopy(model.nets["recursive"].head)
 
     def timed(fn, repeat: int = 5) -> float:
         fn()

@@ -304,7 +304,7 @@ def test_two_runs_started_at_once_keep_separate_intact_artifacts(tmp_path, start
         assert proc.returncode == 0, err[-2000:]
     runs = sorted((tmp_path / "outputs" / "runs").iterdir())
     assert len(runs) == 2
-    seeds = {json.loads((r / "metrics.json").read_text())["test/rmse"] for r in runs}
+    seeds = {json.loads((r / "metrics.json").read_text())["val/loss_best"] for r in runs}
     assert len(seeds) == 2  # two different models, not one written twice
     for run in runs:
         assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}

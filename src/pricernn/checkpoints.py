@@ -11,14 +11,17 @@ Every checkpoint holds, as plain data (it is loaded with ``weights_only``, so it
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from pricernn.combination import Combination
 from pricernn.config import show_value
 from pricernn.errors import UserError, check, first_line
+from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
 
 GROUPS = ("data", "model", "trainer", "callbacks", "logger", "hydra", "experiment", "hparams_search", "debug")
@@ -64,15 +67,28 @@ def load_state(path: str | Path, option: str) -> dict[str, Any]:
     return state
 
 
-def load_model(ckpt: str | Path) -> RecurrentForecaster:
-    """The model of a checkpoint, on the CPU, ready to forecast."""
+def load_model(ckpt: str | Path) -> tuple[RecurrentForecaster, Combination]:
+    """The model of a checkpoint, on the CPU, ready to forecast, and how its forecasts are combined per horizon
+    (fitted on the validation period after training; a checkpoint without one forecasts as its network says)."""
     state = load_state(ckpt, "ckpt")
     try:
         model = RecurrentForecaster(**state["hyper_parameters"])
         model.load_state_dict(state["state_dict"])
     except Exception as err:  # hand-edited hyperparameters or weights of another shape
         raise UserError(f"ckpt={ckpt}: not a readable pricernn checkpoint ({first_line(err)})") from err
-    return model.eval()
+    saved = state.get("pricernn_forecast")
+    combination = Combination.from_dict(saved) if saved else Combination((model.primary,), (1.0,))
+    return model.eval(), combination
+
+
+def add_to_checkpoint(path: str | Path, entries: dict[str, Any]) -> None:
+    """Add plain-data ``entries`` to a checkpoint file, written whole or not at all: what is fitted after
+    training (the per-horizon combination) travels with the weights."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state.update(entries)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(Path(path), buffer.getvalue())
 
 
 def read_checkpoint(path: str | Path, option: str = "resume") -> dict[str, Any]:

@@ -27,6 +27,7 @@ SCALERS = ("window", "standard", "minmax", "none")
 CELLS = ("rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "plateau", "cosine")
+STRATEGIES = ("recursive", "direct", "auto")
 
 
 def rule(default: Any = MISSING, **limits: Any) -> Any:
@@ -76,6 +77,7 @@ class ModelConfig:
     weight_decay: float = rule(min=0.0)
     optimizer: str = rule(choices=OPTIMIZERS)
     scheduler: str = rule(choices=SCHEDULERS)
+    strategy: str = rule(choices=STRATEGIES)
 
 
 @dataclass
@@ -132,6 +134,7 @@ class EvaluationConfig:
     steps: int = rule(min=1)
     ma_window: int = rule(min=1)
     fan_origins: int = rule(min=1)
+    shrink: bool = rule()
     trading: TradingConfig = field(default_factory=TradingConfig)
 
 

@@ -1,9 +1,12 @@
-"""Multi-step forecasts from a trained model: direct for its horizon, recursive beyond it, batched over origins."""
+"""Multi-step forecasts from a trained model: direct for a network's outputs, recursive beyond them, batched over
+origins, per network (recursive, direct) so that pricernn.combination can choose among them."""
 
 from __future__ import annotations
 
 import torch
 
+from pricernn.combination import Combination, fit_combination
+from pricernn.data import PriceDataModule
 from pricernn.errors import UserError, check
 from pricernn.models import RecurrentForecaster
 
@@ -16,17 +19,18 @@ def can_recurse(transform: dict) -> bool:
 
 @torch.no_grad()
 def recursive_forecast(
-    model: RecurrentForecaster, inputs: torch.Tensor, last_price: torch.Tensor, steps: int
+    model: RecurrentForecaster, inputs: torch.Tensor, last_price: torch.Tensor, steps: int, net: str | None = None
 ) -> torch.Tensor:
     """Forecast ``steps`` prices after each window of ``inputs`` (B, W, F), in model units (prices or log
     returns, as at training); ``last_price`` (B,) is each window's last target price.
 
-    The model predicts its ``horizon`` steps at once; for more steps each forecast is appended to the window
-    (the oldest rows drop out) and the model runs again, as many times as needed. All origins advance together.
-    Returns prices (B, steps).
+    Network ``net`` (default: the model's primary one) predicts its outputs' steps at once; for more steps each
+    forecast is appended to the window (the oldest rows drop out) and it runs again, as many times as needed. All
+    origins advance together. Returns prices (B, steps).
     """
     check(steps >= 1, f"steps={steps} must be at least 1")
-    horizon, transform = model.hparams.horizon, model.hparams.transform
+    net = net or model.primary
+    horizon, transform = model.nets[net].head.out_features, model.hparams.transform
     if steps > horizon and not can_recurse(transform):
         raise UserError(
             f"steps={steps} needs recursion beyond the model's horizon ({horizon}), which works only for a model "
@@ -37,7 +41,7 @@ def recursive_forecast(
     done = 0
     while done < steps:
         x, _, ctx = normalizer.normalize(window, window.new_zeros(len(window), horizon), anchor)
-        prices = model.to_price(model(x), ctx)
+        prices = model.to_price(model(x, net), ctx)
         take = min(horizon, steps - done)
         new_prices = prices[:, :take]
         chunks.append(new_prices)
@@ -52,3 +56,29 @@ def recursive_forecast(
         window = torch.cat([window[:, take:], appended[..., None]], dim=1)
         anchor = new_prices[:, -1]
     return torch.cat(chunks, dim=1)
+
+
+def strategy_paths(model: RecurrentForecaster, inputs: torch.Tensor, last_price: torch.Tensor, steps: int) -> dict:
+    """Every network's price paths (B, steps) from the same windows: ``{"recursive": ..., "direct": ...}`` for
+    ``model.strategy=auto``, one entry otherwise (numpy, float64)."""
+    return {
+        name: recursive_forecast(model, inputs, last_price, steps, net=name).cpu().double().numpy()
+        for name in model.nets
+    }
+
+
+def scored_steps(model: RecurrentForecaster, steps: int) -> int:
+    """How many horizons the report scores and validation combines: ``evaluation.steps`` (at least the model's
+    outputs), or only the outputs of a model that cannot be fed its own forecasts."""
+    horizon = int(model.hparams.horizon)
+    return max(int(steps), horizon) if can_recurse(model.hparams.transform) else horizon
+
+
+def validation_combination(
+    model: RecurrentForecaster, datamodule: PriceDataModule, steps: int, shrink: bool
+) -> Combination:
+    """Per horizon, the strategy and the weight toward the last price (pricernn.combination), fitted on the
+    validation period's origins only."""
+    windows, _, targets = datamodule.forecast_origins("val", steps)
+    paths = strategy_paths(model, windows, torch.as_tensor(targets.anchor, dtype=torch.float32), steps)
+    return fit_combination(paths, targets.actual, targets.anchor, shrink)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -19,7 +20,7 @@ from pricernn.data.frequency import BarFrequency, bar_days, stamp_format
 from pricernn.data.sources import MissingColumn
 from pricernn.errors import UserError, check
 from pricernn.files import write_atomic
-from pricernn.forecasting import recursive_forecast
+from pricernn.forecasting import strategy_paths
 from pricernn.plots import forecast_figure, render
 
 log = logging.getLogger("pricernn")
@@ -120,7 +121,7 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     ``data.calendar`` when one is set); write forecast.csv and forecast.png to ``out_dir`` and return it."""
     cfg = validate(cfg, PredictConfig)
     check(cfg.get("ckpt"), "ckpt is not set: give ckpt=PATH (a run's checkpoints/best.ckpt)")
-    model = load_model(cfg.ckpt)
+    model, combination = load_model(cfg.ckpt)
     contract = model.hparams.transform
     settings = history_settings(contract, cfg.data, set(given), cfg.ckpt)
     history = PriceDataModule(**settings)
@@ -141,7 +142,9 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     check_frequency(contract, history.frequency, source)
     check_price_range(contract, last_price, last_date, source)
     inputs = torch.tensor(series.inputs[-window:], dtype=torch.float32)[None]
-    prices = recursive_forecast(model, inputs, torch.tensor([last_price]), int(cfg.steps))[0].double().numpy()
+    # every network's path, combined per horizon as validated at training time (strategy, pull to the last price)
+    paths = strategy_paths(model, inputs, torch.tensor([last_price]), int(cfg.steps))
+    prices = combination.apply(paths, np.array([last_price]))[0]
     # the model's bars (and the calendar it was given, or data.calendar here): the next sessions, hours, months
     frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency
     dates = future_dates(last_date, int(cfg.steps), frequency, settings.get("calendar"))

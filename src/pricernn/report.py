@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from pricernn.combination import Combination
 from pricernn.data import PriceDataModule
 from pricernn.data.frequency import stamp_format
 from pricernn.evaluation import (
@@ -22,7 +23,7 @@ from pricernn.evaluation import (
     score_forecasts,
     trading_check,
 )
-from pricernn.forecasting import can_recurse, recursive_forecast
+from pricernn.forecasting import scored_steps, strategy_paths
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import equity_figure, fan_figure, horizon_figure, price_figure
 
@@ -41,83 +42,96 @@ class Report:
 def build_report(
     model: RecurrentForecaster,
     datamodule: PriceDataModule,
-    predicted: np.ndarray,
+    combination: Combination,
     steps: int = 10,
     ma_window: int = 20,
     fan_origins: int = 12,
     trading: dict | None = None,
     title: str = "",
 ) -> Report:
-    """Score ``predicted`` (the model's (M, H) forecasts of every test window) and the model's recursive
-    ``steps``-step forecasts from every test origin against naive, drift, moving-average and AR(p) forecasts,
-    and trade the one-step forecasts (``trading``: ``short``, ``cost_bps``) beside buy-and-hold."""
-    targets = datamodule.targets("test")
-    origin_rows = np.asarray(datamodule.datasets["test"].starts) + datamodule.window - 1
+    """Score the model's forecasts, combined per horizon as ``combination`` says (fitted on the validation
+    period), from every test origin: the next step and 1..``steps`` steps ahead, against naive, drift,
+    moving-average and AR(p) forecasts; and trade the one-step forecasts (``trading``: ``short``, ``cost_bps``)
+    beside buy-and-hold."""
+    model.eval()
     levels, scale = datamodule.series.levels, datamodule.naive_mae_train
     ar = _fit_ar(levels[: datamodule.rows[0]])  # the training period alone
-    baselines = _baselines(levels, origin_rows, predicted.shape[1], ma_window, ar)
 
-    # headline: the next step, over every test window
+    # headline: the next step, from every test origin
+    next_step, origins_1, calls_1 = _forecasts(model, datamodule, combination, 1)
+    forecasts_1 = {"test": next_step, **_baselines(levels, origins_1.origin_rows, 1, ma_window, ar)}
     metrics = score_forecasts(
-        targets.actual[:, :1],
-        {"test": predicted[:, :1], **{k: v[:, :1] for k, v in baselines.items()}},
-        targets.anchor,
-        scale,
-        per_horizon=False,
+        origins_1.actual, forecasts_1, origins_1.anchor, scale, per_horizon=False, calls_from=calls_1
     )
     metrics["test/rmse_ratio_naive"] = metrics["test/rmse"] / metrics["naive/rmse"]
+    metrics["test/shrink"] = combination.weight(0)
     if ar is not None:
         metrics["ar/order"] = ar.order
     equity = None
-    if (targets.anchor > 0).all() and (targets.actual[:, 0] > 0).all():  # returns of a spread mean nothing
+    if (origins_1.anchor > 0).all() and (origins_1.actual > 0).all():  # returns of a spread mean nothing
+        periods = datamodule.frequency.periods_per_year
         trade, *equity = trading_check(
-            targets.anchor,
-            predicted[:, 0],
-            targets.actual[:, 0],
-            datamodule.frequency.periods_per_year,
-            **(trading or {}),
+            origins_1.anchor, calls_1[:, 0], origins_1.actual[:, 0], periods, **(trading or {})
         )
         metrics.update(trade)
     else:
         log.info("no trading check: the test prices are not all positive, so they have no returns")
 
-    # multi-step: recursive beyond the model's own horizon, which needs the target to be the only input
-    steps = max(int(steps), model.hparams.horizon) if can_recurse(model.hparams.transform) else model.hparams.horizon
-    windows, origins, multi = datamodule.forecast_origins("test", steps)
-    device = next(model.parameters()).device
-    model.eval()
-    paths = recursive_forecast(
-        model, windows.to(device), torch.as_tensor(multi.anchor, dtype=torch.float32, device=device), steps
-    )
-    forecasts = {"test": paths.cpu().double().numpy(), **_baselines(levels, origins, steps, ma_window, ar)}
-    metrics.update(score_forecasts(multi.actual, forecasts, multi.anchor, scale, per_horizon=True))
-    metrics["eval/steps"], metrics["eval/origins"] = steps, len(origins)
+    # multi-step: every horizon from every origin whose targets all lie in the test period
+    steps = scored_steps(model, steps)
+    paths, multi, calls = _forecasts(model, datamodule, combination, steps)
+    forecasts = {"test": paths, **_baselines(levels, multi.origin_rows, steps, ma_window, ar)}
+    metrics.update(score_forecasts(multi.actual, forecasts, multi.anchor, scale, per_horizon=True, calls_from=calls))
+    metrics.update({f"test/h{h + 1}/shrink": combination.weight(h) for h in range(steps)})
+    metrics["eval/steps"], metrics["eval/origins"] = steps, len(multi.anchor)
     if steps > 1:  # the longest horizon's headline, for sweeps that care about it
         metrics["test/rmse_ratio_naive_last_h"] = metrics[f"test/h{steps}/rmse"] / metrics[f"naive/h{steps}/rmse"]
 
-    horizons = _horizon_table(metrics, steps, [n for n in NAMES if n in forecasts])
-    dates = targets.target_dates[:, 0]
+    horizons = _horizon_table(metrics, steps, [n for n in NAMES if n in forecasts], combination)
+    dates, rows = origins_1.target_dates[:, 0], multi.origin_rows
     figures = {
         "test_prices": price_figure(
-            dates, targets.actual[:, 0], predicted[:, 0], targets.anchor, title, datamodule.target
+            dates, origins_1.actual[:, 0], next_step[:, 0], origins_1.anchor, title, datamodule.target
         ),
         "horizon_errors": horizon_figure(
             horizons, {k: v for k, v in NAMES.items() if k in forecasts}, title, datamodule.target
         ),
         "forecast_fan": fan_figure(
-            datamodule.series.dates[origins[0] - datamodule.window : origins[-1] + steps + 1],
-            levels[origins[0] - datamodule.window : origins[-1] + steps + 1],
+            datamodule.series.dates[rows[0] - datamodule.window : rows[-1] + steps + 1],
+            levels[rows[0] - datamodule.window : rows[-1] + steps + 1],
             np.concatenate([multi.origin_dates.values[:, None], multi.target_dates], axis=1),
-            np.concatenate([multi.anchor[:, None], forecasts["test"]], axis=1),  # paths start at the origin
-            np.linspace(0, len(origins) - 1, min(fan_origins, len(origins))).astype(int),
-            f"{steps}-step recursive forecasts from test origins, {title}",
+            np.concatenate([multi.anchor[:, None], paths], axis=1),  # paths start at the origin
+            np.linspace(0, len(rows) - 1, min(fan_origins, len(rows))).astype(int),
+            f"{steps}-step forecasts from test origins, {title}",
             datamodule.target,
         ),
     }
     if equity is not None:
         figures["trading"] = equity_figure(dates, *equity, metrics, title)
     stamp = stamp_format(datamodule.frequency)
-    return Report(metrics, _predictions_frame(targets, predicted, stamp), horizons, figures)
+    return Report(metrics, _predictions_frame(origins_1, next_step, stamp), horizons, figures)
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Test origins and what they forecast: rows of the series, origin prices, realised prices (M, steps)."""
+
+    origin_rows: np.ndarray
+    origin_dates: pd.DatetimeIndex
+    target_dates: np.ndarray
+    anchor: np.ndarray
+    actual: np.ndarray
+
+
+def _forecasts(
+    model: RecurrentForecaster, datamodule: PriceDataModule, combination: Combination, steps: int
+) -> tuple[np.ndarray, Origins, np.ndarray]:
+    """From every test origin whose ``steps`` targets lie in the test period: the combined forecasts (M, steps),
+    the origins, and the calls (the chosen strategy's forecasts before any pull toward the last price)."""
+    windows, rows, targets = datamodule.forecast_origins("test", steps)
+    paths = strategy_paths(model, windows, torch.as_tensor(targets.anchor, dtype=torch.float32), steps)
+    origins = Origins(rows, targets.origin_dates, targets.target_dates, targets.anchor, targets.actual)
+    return combination.apply(paths, targets.anchor), origins, combination.unshrunk().apply(paths, targets.anchor)
 
 
 def _fit_ar(train_levels: np.ndarray) -> AutoRegression | None:
@@ -137,26 +151,24 @@ def _baselines(
     return forecasts
 
 
-def _predictions_frame(targets, predicted: np.ndarray, stamp: str) -> pd.DataFrame:
-    horizon = predicted.shape[1]
-    frame = pd.DataFrame(
+def _predictions_frame(origins: Origins, predicted: np.ndarray, stamp: str) -> pd.DataFrame:
+    """One row per test target of the next step: its date, the actual price, the forecast and naive's."""
+    return pd.DataFrame(
         {
-            "date": pd.to_datetime(targets.target_dates.ravel()).strftime(stamp),
-            "horizon": np.tile(np.arange(1, horizon + 1), len(predicted)),
-            "actual": targets.actual.ravel(),
-            "predicted": predicted.ravel(),
-            "naive": np.repeat(targets.anchor, horizon),
+            "date": pd.to_datetime(origins.target_dates[:, 0]).strftime(stamp),
+            "actual": origins.actual[:, 0],
+            "predicted": predicted[:, 0],
+            "naive": origins.anchor,
         }
     )
-    return frame if horizon > 1 else frame.drop(columns="horizon")
 
 
-def _horizon_table(metrics: dict, steps: int, names: list[str]) -> pd.DataFrame:
+def _horizon_table(metrics: dict, steps: int, names: list[str], combination: Combination) -> pd.DataFrame:
     rows = []
     model_keys = ("mae", "mape", "skill", "mase", "directional_accuracy", "dm_stat", "dm_pvalue")
     model_keys += ("dm_ar_pvalue", "ic", "ic_pvalue", "dir_pvalue")
     for h in range(1, steps + 1):
-        row = {"horizon": h}
+        row = {"horizon": h, "strategy": combination.strategy(h - 1), "shrink": combination.weight(h - 1)}
         for name in names:
             row[f"{name}_rmse"] = metrics[f"{name}/h{h}/rmse"]
         for key in model_keys:

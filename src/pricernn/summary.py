@@ -18,7 +18,8 @@ def verdict(metrics: dict, model: str = "test", prefix: str = "") -> str:
 
     "beats the last price" only where Diebold-Mariano says so (the one pre-registered test of accuracy); "its
     moves carry information" where the information coefficient or the direction test does, with Holm's
-    correction for asking two questions (the smaller p-value below 0.025); "no evidence of skill" otherwise.
+    correction for asking two questions (the smaller p-value below 0.025); "no evidence of skill" otherwise. A
+    horizon whose forecast the validation period pulled all the way to the last price (λ = 0) says so first.
     """
     found = {k.removeprefix(f"{model}/{prefix}"): v for k, v in metrics.items() if k.startswith(f"{model}/{prefix}")}
     skill, dm_stat, dm_p = found["skill"], found.get("dm_stat", float("nan")), found.get("dm_pvalue", 1.0)
@@ -33,7 +34,9 @@ def verdict(metrics: dict, model: str = "test", prefix: str = "") -> str:
     if f"{direction}_pvalue" in found:  # undefined when the model calls one direction only: nothing to test
         label = "PT" if direction == "pt" else "direction test"
         facts.append(f"{label} p {_p(dir_p)}" if np.isfinite(dir_stat) else f"{label} n/a (one direction called)")
-    if dm_p < SIGNIFICANCE and dm_stat < 0:
+    if found.get("shrink") == 0.0:
+        conclusion = "no signal on validation, so the forecast is the last price (λ = 0)"
+    elif dm_p < SIGNIFICANCE and dm_stat < 0:
         conclusion = "beats the last price significantly"
     elif dm_p < SIGNIFICANCE:
         conclusion = "significantly WORSE than the last price"
@@ -71,15 +74,21 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day")
     steps = int(metrics.get("eval/steps", 1))
     if steps > 1:
         shown = sorted({h for h in (1, 2, 3, 5, 10, 20, steps) if h <= steps})
-        rows.append(f"Recursive forecasts from {int(metrics['eval/origins'])} test origins, RMSE per horizon:")
         rows.append(
-            f"{'h':>4}" + "".join(f"{label:>11}" for label in names.values()) + f"{'skill':>9}{'DM p':>9}{'IC':>8}"
+            f"Forecasts from {int(metrics['eval/origins'])} test origins, RMSE per horizon (λ: the weight on the "
+            "model, 1 - λ on the last price, fitted on validation):"
+        )
+        rows.append(
+            f"{'h':>4}"
+            + "".join(f"{label:>11}" for label in names.values())
+            + f"{'skill':>9}{'DM p':>9}{'IC':>8}{'λ':>6}"
         )
         for h in shown:
             cells = "".join(f"{metrics[f'{n}/h{h}/rmse']:11.3f}" for n in names)
             rows.append(
                 f"{h:4d}{cells}{metrics[f'test/h{h}/skill']:9.4f}{metrics[f'test/h{h}/dm_pvalue']:9.3g}"
                 + _cell(metrics.get(f"test/h{h}/ic"), "+.3f", 8)
+                + _cell(metrics.get(f"test/h{h}/shrink"), ".2f", 6)
             )
         rows.append(f"h={steps}: {verdict(metrics, prefix=f'h{steps}/')}")
     return "\n".join(rows)
@@ -89,6 +98,8 @@ def _trading_line(metrics: dict) -> str:
     """The sign strategy after costs beside buy-and-hold, in one line; n/a where the test period is too short."""
     t = {k.removeprefix("trade/"): v for k, v in metrics.items() if k.startswith("trade/")}
     b = {k.removeprefix("buyhold/"): v for k, v in metrics.items() if k.startswith("buyhold/")}
+    if t.get("exposure") == 0:
+        return "trading the sign: no position (the forecasts call no direction)"
     if not np.isfinite(t["sharpe"]):
         return "trading the sign after costs: n/a (too few test bars to annualise)"
     edge = "beats holding" if t["vs_hold_pvalue"] < SIGNIFICANCE else "not distinguishable from holding"

@@ -25,12 +25,13 @@ from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities import rank_zero_only
 
 from pricernn.callbacks import RandomState, TrainingDiverged
-from pricernn.checkpoints import check_resumable, config_record, read_checkpoint
+from pricernn.checkpoints import add_to_checkpoint, check_resumable, config_record, read_checkpoint
 from pricernn.config import validate
 from pricernn.data import PriceDataModule
 from pricernn.data.frequency import bar_word
 from pricernn.errors import check
 from pricernn.files import write_atomic, write_json
+from pricernn.forecasting import scored_steps, validation_combination
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
 from pricernn.report import build_report
@@ -149,13 +150,19 @@ def train(
     if rank_zero_only.rank == 0:
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
-    datamodule = PriceDataModule(**cfg.data)
+    # a direct or auto model forecasts every evaluated horizon at once: its windows carry that many targets
+    horizon = int(cfg.evaluation.steps) if cfg.model.strategy != "recursive" else int(cfg.data.horizon)
+    datamodule = PriceDataModule(**{**cfg.data, "horizon": horizon})
     datamodule.setup()
     contract = datamodule.transform_state()
     if resumed is not None:
         check_resumable(cfg.resume, resumed, cfg, contract)
     model = RecurrentForecaster(
-        n_features=datamodule.n_features, horizon=datamodule.horizon, transform=contract, **cfg.model
+        n_features=datamodule.n_features,
+        horizon=horizon,
+        transform=contract,
+        loss_weights=datamodule.loss_weights() if horizon > 1 else None,
+        **cfg.model,
     )
     model.run_config = config_record(cfg, contract)
     # a resumed run writes on into the interrupted run's checkpoint folder, so it remembers its best epoch
@@ -186,8 +193,15 @@ def train(
     best = _checkpoint_path(callbacks, "best")
     if trainer.global_rank > 0:  # under DDP the first process alone scores and writes the artifacts
         return {}
-    predicted = predict_test(model, datamodule, best)
-    report = build_report(model, datamodule, predicted.double().numpy(), title=run_name(cfg), **cfg.evaluation)
+    load_best(model, best)
+    evaluation = {k: v for k, v in cfg.evaluation.items() if k != "shrink"}
+    # per horizon, the strategy and the pull toward the last price that the validation period supports; stored
+    # in best.ckpt, so forecasts from it (predict.py) are combined alike
+    steps = scored_steps(model, cfg.evaluation.steps)
+    combination = validation_combination(model, datamodule, steps, cfg.evaluation.shrink)
+    if best:
+        add_to_checkpoint(best, {"pricernn_forecast": combination.to_dict()})
+    report = build_report(model, datamodule, combination, title=run_name(cfg), **evaluation)
     metrics = report.metrics
     metrics.update(
         {
@@ -211,6 +225,7 @@ def train(
 
     metrics["test_seconds"] = round(time.perf_counter() - started - train_seconds, 3)  # scoring and artifacts
     extra = {"best_checkpoint": best, "split_dates": datamodule.split_dates, "tensorboard_dir": logger.log_dir}
+    extra["combination"] = combination.to_dict()  # per horizon: the strategy used and the weight on the model
     write_json(run_dir / "metrics.json", {**metrics, **extra})
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
@@ -237,11 +252,9 @@ def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: st
     )
 
 
-@torch.no_grad()
-def predict_test(model: RecurrentForecaster, datamodule: PriceDataModule, checkpoint: str | None) -> torch.Tensor:
-    """Load the best checkpoint's weights into ``model`` (on the CPU) and predict every test window in price
-    units: plain batched inference, the same on one process or after a DDP fit."""
+def load_best(model: RecurrentForecaster, checkpoint: str | None) -> None:
+    """Load the best checkpoint's weights into ``model``, on the CPU, for scoring: the same on one process or
+    after a DDP fit."""
     if checkpoint:
         model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
     model.cpu().eval()
-    return torch.cat([model.predict_step(batch, i) for i, batch in enumerate(datamodule.test_dataloader())])

@@ -220,6 +220,18 @@ class PriceDataModule(pl.LightningDataModule):
         levels, dates = self.series.levels, self.series.dates
         return windows, origin, SplitTargets(dates[origin], dates.values[rows], levels[origin], levels[rows])
 
+    def loss_weights(self) -> list[float]:
+        """Per horizon, 1 / the naive forecast's mean squared error on the training windows, in the model's
+        normalised units, scaled to a mean of 1: the weights that make every horizon count equally in a
+        multi-output loss (a 10-step move's error is ~10x a 1-step one's and would drown it otherwise)."""
+        train = self.datasets["train"]
+        _, y, ctx = train[torch.arange(len(train))]
+        anchor, y_loc, y_scale = ctx[:, 0:1], ctx[:, 1:2], ctx[:, 2:3]
+        naive = torch.zeros_like(anchor) if self.normalizer.log_return else anchor  # no move: the last price
+        mse = ((y - (naive - y_loc) / y_scale) ** 2).mean(dim=0).double()
+        weights = 1.0 / mse.clamp_min(1e-12)
+        return (weights / weights.mean()).tolist()
+
     @property
     def naive_mae_train(self) -> float:
         """Mean absolute one-step change of the price over the training period: the MASE denominator."""

@@ -42,6 +42,7 @@ def score_forecasts(
     mase_scale: float,
     model: str = "test",
     per_horizon: bool = True,
+    calls_from: np.ndarray | None = None,
 ) -> dict:
     """Flat metrics for the model (key ``model``) and each baseline in ``forecasts`` on the same targets.
 
@@ -52,6 +53,8 @@ def score_forecasts(
     there is one (``dm_ar_stat``, ``dm_ar_pvalue``, ``rmse_ratio_ar``), the information coefficient (``ic``,
     ``ic_spearman``, ``ic_pvalue``, ``move_ratio``) and the direction test: Pesaran-Timmermann's for the next bar
     (``pt_stat``, ``pt_pvalue``), its overlap-robust counterpart per horizon (``dir_stat``, ``dir_pvalue``).
+    ``calls_from`` (M, N): the model's forecasts before they were pulled toward the last price, which the
+    direction and information figures read (its calls; shrinking changes how far a forecast moves, not where).
     """
     out: dict = {}
     next_bar = log_moves(actual[:, 0], origin)  # each origin's one-bar move: the overlap-free test variable
@@ -64,7 +67,9 @@ def score_forecasts(
             m["skill"] = 1.0 - m["rmse"] / naive_rmse if naive_rmse > 0 else float("nan")
             m["mase"] = m["mae"] / mase_scale if mase_scale > 0 else float("nan")
             if name == model:
-                m.update(_model_tests(actual[:, h], forecasts, name, h, origin, next_bar, horizon, per_horizon))
+                called = forecasts[name][:, h] if calls_from is None else calls_from[:, h]
+                m["directional_accuracy"] = scores(actual[:, h], called, origin)["directional_accuracy"]
+                m.update(_model_tests(actual[:, h], forecasts, name, called, h, origin, next_bar, horizon, per_horizon))
             out.update({f"{name}/{prefix}{k}": v for k, v in m.items()})
     return out
 
@@ -73,21 +78,21 @@ def _model_tests(
     actual: np.ndarray,
     forecasts: dict[str, np.ndarray],
     name: str,
+    called: np.ndarray,
     h: int,
     origin: np.ndarray,
     next_bar: np.ndarray,
     horizon: int,
     per_horizon: bool,
 ) -> dict:
-    predicted = forecasts[name][:, h]
-    error = predicted - actual
+    error = forecasts[name][:, h] - actual
     m: dict = {}
     m["dm_stat"], m["dm_pvalue"] = diebold_mariano(error, forecasts["naive"][:, h] - actual, horizon=horizon)
     if "ar" in forecasts:
         ar_error = forecasts["ar"][:, h] - actual
         m["dm_ar_stat"], m["dm_ar_pvalue"] = diebold_mariano(error, ar_error, horizon=horizon)
         m["rmse_ratio_ar"] = float(np.sqrt(np.mean(error**2) / np.mean(ar_error**2)))
-    moves = log_moves(predicted, origin), log_moves(actual, origin)
+    moves = log_moves(called, origin), log_moves(actual, origin)
     if np.isfinite(moves[0]).all() and np.isfinite(moves[1]).all() and np.isfinite(next_bar).all():
         m.update(information_coefficient(*moves, next_bar, horizon))
         test = "dir" if per_horizon else "pt"

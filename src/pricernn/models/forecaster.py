@@ -18,8 +18,24 @@ CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
+class Network(nn.Module):
+    """One recurrent network: window (B, W, F) → cell → last hidden state → linear head → ``outputs`` values."""
+
+    def __init__(self, cell: str, n_features: int, hidden_size: int, num_layers: int, dropout: float, outputs: int):
+        super().__init__()
+        # torch applies dropout between stacked layers only; with one layer it would warn and do nothing
+        self.rnn = CELLS[cell](
+            n_features, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
+        )
+        self.head = nn.Linear(hidden_size, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output, _ = self.rnn(x)
+        return self.head(output[:, -1])
+
+
 class RecurrentForecaster(pl.LightningModule):
-    """Window (B, W, F) → recurrent cell → last hidden state → linear head → ``horizon`` values at once.
+    """Recurrent networks (:class:`Network`) for the strategy the config names, trained together.
 
     The model works in normalised units; ``transform`` (the data module's :meth:`transform_state`) rides along
     as a hyperparameter so every checkpoint can turn its outputs back into prices on its own.
@@ -41,17 +57,29 @@ class RecurrentForecaster(pl.LightningModule):
         optimizer: str = "adam",
         scheduler: str = "none",
         transform: dict[str, Any] | None = None,
+        strategy: str = "recursive",
+        loss_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         options = {"cell": cell, "hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "lr": lr}
-        options |= {"weight_decay": weight_decay, "optimizer": optimizer, "scheduler": scheduler}
+        options |= {"weight_decay": weight_decay, "optimizer": optimizer, "scheduler": scheduler, "strategy": strategy}
         check_section(ModelConfig, "model", options)  # types and allowed values: pricernn.config
         self.save_hyperparameters(logger=False)
-        # torch applies dropout between stacked layers only; with one layer it would warn and do nothing
-        self.rnn = CELLS[cell](
-            n_features, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
+        # recursive: one network of ``horizon`` outputs (usually 1), fed its own forecasts beyond them; direct: one
+        # network with an output per horizon; auto: both, one forecast per horizon chosen on validation data
+        # (pricernn.combination)
+        outputs = (
+            {"recursive": horizon, "direct": horizon} if strategy != "auto" else {"recursive": 1, "direct": horizon}
         )
-        self.head = nn.Linear(hidden_size, horizon)
+        kept = {"recursive": ("recursive",), "direct": ("direct",), "auto": ("recursive", "direct")}[strategy]
+        self.nets = nn.ModuleDict(
+            {n: Network(cell, n_features, hidden_size, num_layers, dropout, outputs[n]) for n in kept}
+        )
+        self.primary = kept[0] if strategy != "direct" else "direct"  # what forward() and predict_step() use
+        # per-horizon weights of the loss, each horizon's naive error variance on the training data inverted and
+        # scaled to a mean of 1, so long, noisy horizons do not drown the short ones (PriceDataModule.loss_weights)
+        weights = torch.tensor(loss_weights or [1.0] * horizon, dtype=torch.float32)
+        self.register_buffer("loss_weights", weights, persistent=False)
         self.loss_fn = nn.MSELoss()
         self.normalizer = Normalizer.from_dict(transform["normalizer"]) if transform else None
         self.val_rmse, self.val_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
@@ -66,9 +94,23 @@ class RecurrentForecaster(pl.LightningModule):
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.run_config: dict[str, Any] | None = None  # the run's resolved config, stored in every checkpoint
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output, _ = self.rnn(x)
-        return self.head(output[:, -1])
+    def forward(self, x: torch.Tensor, net: str | None = None) -> torch.Tensor:
+        """The forecasts (in normalised units) of network ``net`` ("recursive" or "direct"; by default the
+        model's primary one)."""
+        return self.nets[net or self.primary](x)
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The sum over the networks of each one's mean squared error over its horizons, weighted per horizon."""
+        total = x.new_zeros(())
+        for network in self.nets.values():
+            pred = network(x)
+            k = pred.shape[1]
+            if k == 1:  # one horizon: plain MSE (the weights are a constant then)
+                total = total + self.loss_fn(pred, y[:, :1])
+            else:
+                weights = self.loss_weights[:k] / self.loss_weights[:k].mean()
+                total = total + ((pred - y[:, :k]) ** 2).mean(dim=0) @ weights / k
+        return total
 
     def to_price(self, y_norm: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         if self.normalizer is None:
@@ -79,7 +121,7 @@ class RecurrentForecaster(pl.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
-        loss = self.loss_fn(self(x), y)
+        loss = self._loss(x, y)
         # Accumulated on the device and logged once per epoch: a per-step self.log costs ~0.6 ms of bookkeeping
         # (Lightning moves its result collection to the value's device on every call), 5-10 % of an RNN step.
         self.train_loss.update(loss.detach(), weight=len(x))
@@ -91,11 +133,11 @@ class RecurrentForecaster(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, y, ctx = batch
-        pred = self(x)
-        self.val_loss(self.loss_fn(pred, y), weight=len(x))
+        self.val_loss(self._loss(x, y), weight=len(x))
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True, batch_size=len(x))
-        if self.normalizer is not None:
-            pred_price, true_price = self.to_price(pred, ctx), self.to_price(y, ctx)
+        if self.normalizer is not None:  # in price units: the primary network's forecasts
+            pred = self(x)
+            pred_price, true_price = self.to_price(pred, ctx), self.to_price(y[:, : pred.shape[1]], ctx)
             self.val_rmse(pred_price, true_price)
             self.val_mae(pred_price, true_price)
             self.log_dict({"val/rmse": self.val_rmse, "val/mae": self.val_mae}, on_epoch=True, batch_size=len(x))
@@ -112,10 +154,10 @@ class RecurrentForecaster(pl.LightningModule):
         if self.normalizer is not None:
             self.log("val/rmse_best", self.val_rmse_best, prog_bar=False)
 
-    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        """Predictions for a batch of windows, in price units: (B, horizon)."""
+    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int, net: str | None = None) -> torch.Tensor:
+        """Predictions of network ``net`` (default: the primary one) for a batch of windows, in prices (B, outputs)."""
         x, _, ctx = batch
-        return self.to_price(self(x), ctx)
+        return self.to_price(self(x, net), ctx)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # what resume= compares the new config with, and what backtest.py ckpt= re-runs (pricernn.checkpoints)
