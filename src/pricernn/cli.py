@@ -61,7 +61,11 @@ def validate_composed(config_name: str, overrides: list[str], conf_dir: str, sch
         if text.startswith("Could not override '"):
             raise UserError(unknown_key_message(text.split("'")[1], schema)) from None
         raise UserError(f"cannot compose the config: {first_line(err)}") from None
-    validate(cfg, schema)
+    typed = validate(cfg, schema)
+    if "data" in typed:  # names a file cannot decide: a frequency alias, an exchange calendar (pandas only, quick)
+        from pricernn.data.calendar import check_options
+
+        check_options(typed.data.get("freq"), typed.data.get("calendar"))
 
 
 def _flag_values(args: Sequence[str]) -> dict[str, str]:

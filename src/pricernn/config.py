@@ -338,9 +338,6 @@ def _check_data(data: DictConfig | None) -> None:
             pd.Timestamp(data.val_start) < pd.Timestamp(data.test_start),
             f"data.val_start={data.val_start} must come before data.test_start={data.test_start}",
         )
-    from pricernn.data.calendar import check_options  # pandas only: the command-line check stays quick
-
-    check_options(data.freq, data.calendar)
     check(
         not (data.scaler == "window" and data.target_transform == "log_return"),
         "data.scaler=window scales prices by the last price; with data.target_transform=log_return use "
