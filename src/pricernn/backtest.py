@@ -25,7 +25,7 @@ from pricernn.data.preprocess import split_rows
 from pricernn.errors import check
 from pricernn.files import write_atomic, write_json
 from pricernn.plots import backtest_figure, render
-from pricernn.training import run_name, shown_path, time_stamp, train
+from pricernn.training import run_label, run_name, shown_path, train
 
 log = logging.getLogger("pricernn")
 
@@ -75,7 +75,8 @@ def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = (
     run_dir = Path(run_dir)
     print(f"backtest directory: {shown_path(run_dir)}", flush=True)
     periods = fold_periods(cfg)
-    stamp, name = time_stamp(), f"{run_name(cfg)}/backtest"
+    name = f"{run_name(cfg)}/backtest"
+    stamp = run_label(run_dir, cfg.logger.save_dir, name)  # TensorBoard's runs are named by the backtest's folder
     rows = []
     for k, period in enumerate(periods):
         log.info("fold%d (%d of %d): validation from %s, test %s .. %s", k, k + 1, len(periods), *period.values())

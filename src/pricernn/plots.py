@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: runs on servers and in CI
 
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -18,24 +19,88 @@ from pricernn.files import write_atomic  # noqa: E402
 
 
 def price_figure(
-    dates: np.ndarray, actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray, title: str, unit: str
+    dates: np.ndarray,
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    naive: np.ndarray,
+    title: str,
+    unit: str,
+    dm_pvalue: float | None = None,
+    zoom: int = 60,
 ) -> Figure:
-    """Actual vs predicted vs naive next-step prices over a period, with the errors beneath."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, height_ratios=[3, 1])
-    top.plot(dates, actual, color="black", lw=1.2, label="actual")
-    top.plot(dates, naive, color="tab:gray", lw=0.9, ls="--", label="naive (previous price)")
-    top.plot(dates, predicted, color="tab:red", lw=1.0, label="model")
-    top.set_ylabel(unit)
-    top.set_title(title)
-    top.legend(loc="upper left")
-    bottom.plot(dates, predicted - actual, color="tab:red", lw=0.8, label="model error")
-    bottom.plot(dates, naive - actual, color="tab:gray", lw=0.6, alpha=0.7, label="naive error")
-    bottom.axhline(0, color="black", lw=0.5)
-    bottom.set_ylabel(f"error ({unit})")
-    bottom.legend(loc="upper left", fontsize=8)
-    fig.autofmt_xdate()
+    """Actual vs model vs naive next-step prices over the whole period (left) and its last ``zoom`` bars (right),
+    with where the model beats naive beneath; the title states both RMSEs and the Diebold-Mariano p-value."""
+    fig, axes = plt.subplots(
+        2, 2, figsize=(13, 7), sharex="col", height_ratios=[3, 1.3], width_ratios=[2.4, 1], squeeze=False
+    )
+    (full, near), (gain_full, gain_near) = axes
+    recent = slice(max(len(dates) - zoom, 0), None)
+    model_rmse, naive_rmse = _rmse(predicted - actual), _rmse(naive - actual)
+    shown_model, shown_naive = _distinct(model_rmse, naive_rmse)
+    fig.suptitle(
+        f"{title}: model RMSE {shown_model} vs naive {shown_naive} "
+        f"(ratio {model_rmse / naive_rmse:.3f}, DM {format_pvalue(dm_pvalue)})"
+        if naive_rmse > 0
+        else title
+    )
+    for ax, part, marker in ((full, slice(None), None), (near, recent, "o")):
+        # naive goes on top, dashed, in its own colour: drawn first it vanished under the model's line, and a
+        # model that hugs it is exactly what a user must be able to see
+        ax.plot(dates[part], actual[part], color="black", lw=1.3, marker=marker, ms=2.5, label="actual", zorder=2)
+        ax.plot(dates[part], predicted[part], color="tab:red", lw=1.1, label="model", zorder=3)
+        ax.plot(
+            dates[part], naive[part], color="tab:blue", lw=1.2, ls=(0, (5, 3)), label="naive (previous price)", zorder=4
+        )
+    full.axvspan(dates[recent][0], dates[-1], color="gold", alpha=0.25, lw=0, label=f"last {len(dates[recent])} bars")
+    full.set_ylabel(unit)
+    full.legend(loc="upper left", fontsize=8)
+    near.set_title(f"last {len(dates[recent])} bars", fontsize=10)
+
+    # > 0 where the model's error is the smaller: a rolling mean over the whole period, bar by bar in the zoom
+    gain = np.abs(naive - actual) - np.abs(predicted - actual)
+    rolling = pd.Series(gain).rolling(20, min_periods=1).mean().to_numpy()
+    for sign, color in ((rolling >= 0, "tab:green"), (rolling < 0, "tab:red")):
+        gain_full.fill_between(dates, rolling, 0, where=sign, color=color, alpha=0.6, lw=0, interpolate=True)
+    gain_full.set_ylabel(f"naive |err| − model |err|\n({unit}, 20-bar mean)", fontsize=8)
+    days = np.diff(mdates.date2num(dates[recent]))  # bar width in days, so weekly or monthly bars fill too
+    width = 0.8 * float(np.median(days)) if len(days) else 0.8
+    gain_near.bar(dates[recent], gain[recent], color=_signed_colors(gain[recent]), width=width)
+    gain_near.set_ylabel(f"per bar ({unit})", fontsize=8)
+    if not np.any(gain):  # an empty panel would look like a bug: say why it is empty
+        note = "the model forecasts naive's price at every bar"
+        gain_full.text(0.5, 0.3, note, transform=gain_full.transAxes, ha="center", color="tab:gray")
+    for ax in (gain_full, gain_near):
+        ax.axhline(0, color="black", lw=0.5)
+        ax.text(0.01, 0.95, "↑ model better", transform=ax.transAxes, fontsize=7, va="top", color="tab:green")
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     fig.tight_layout()
     return fig
+
+
+def format_pvalue(p: float | None) -> str:
+    """``p = 0.92``, ``p < 0.001`` or ``p n/a`` (a test that could not run: None or NaN)."""
+    if p is None or not np.isfinite(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with 4 significant digits, or as many more (up to 7) as it takes to tell them apart: a model
+    a hair off naive would otherwise read "20.08 vs 20.08" and leave the reader to guess which is lower."""
+    for digits in range(4, 8):
+        pair = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if pair[0] != pair[1]:
+            return pair
+    return f"{a:.4g}", f"{b:.4g}"  # equal: extra digits would say nothing
+
+
+def _rmse(error: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(error))))
+
+
+def _signed_colors(values: np.ndarray) -> list[str]:
+    """Green where the model does better than naive, red where worse, gray for a tie (or no number)."""
+    return ["tab:green" if v > 0 else "tab:red" if v < 0 else "tab:gray" for v in np.asarray(values, dtype=float)]
 
 
 def forecast_figure(
@@ -67,22 +132,36 @@ def _finish_dated(fig: Figure, ax, title: str, unit: str) -> Figure:
 
 
 def horizon_figure(horizons: pd.DataFrame, names: dict[str, str], title: str, unit: str) -> Figure:
-    """RMSE per horizon of the model and each baseline, with the model's skill against naive beneath."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, height_ratios=[3, 1])
+    """RMSE per horizon of the model and each baseline, with the model's skill against naive beneath (green
+    where it beats naive); the title states the model-to-naive RMSE ratio at the first and last horizons."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, height_ratios=[3, 1.2])
     styles = {"test": ("tab:red", "-"), "naive": ("black", "--"), "drift": ("tab:blue", ":"), "ma": ("tab:green", "-.")}
     for key, label in names.items():
         column = "model_rmse" if key == "test" else f"{key}_rmse"
         color, style = styles.get(key, ("tab:gray", "-"))
         top.plot(horizons["horizon"], horizons[column], color=color, ls=style, marker="o", ms=3, label=label)
     top.set_ylabel(f"RMSE ({unit})")
-    top.set_title(f"Error per horizon, recursive forecasts: {title}")
+    top.set_title(f"{title}\nmodel / naive RMSE: {_horizon_ratios(horizons)}", fontsize=10)
     top.legend(loc="upper left")
-    bottom.bar(horizons["horizon"], horizons["skill"], color="tab:red", alpha=0.7)
-    bottom.axhline(0, color="black", lw=0.5)
-    bottom.set_ylabel("skill vs naive")
+    skill = 100 * horizons["skill"].to_numpy(dtype=float)
+    bars = bottom.bar(horizons["horizon"], skill, color=_signed_colors(skill), alpha=0.8)
+    bottom.bar_label(bars, fmt="%+.2f", fontsize=7, padding=1)
+    bottom.axhline(0, color="black", lw=0.8)
+    bottom.margins(y=0.25)  # room for the labels
+    bottom.set_ylabel("skill vs naive (%)")
     bottom.set_xlabel("horizon (steps ahead)")
     fig.tight_layout()
     return fig
+
+
+def _horizon_ratios(horizons: pd.DataFrame) -> str:
+    """``0.998 at h=1 (DM p = 0.41), 1.012 at h=10 (DM p = 0.03)``: the first and last horizons."""
+    rows = horizons.iloc[[0, -1]] if len(horizons) > 1 else horizons.iloc[[0]]
+    parts = []
+    for _, row in rows.iterrows():
+        ratio = row["model_rmse"] / row["naive_rmse"] if row["naive_rmse"] > 0 else float("nan")
+        parts.append(f"{ratio:.3f} at h={int(row['horizon'])} (DM {format_pvalue(row.get('dm_pvalue'))})")
+    return ", ".join(parts)
 
 
 def fan_figure(
@@ -93,13 +172,33 @@ def fan_figure(
     shown: np.ndarray,
     title: str,
     unit: str,
+    bars: int = 120,
 ) -> Figure:
-    """Actual prices with the multi-step forecast paths that start at a few origins (``shown`` rows)."""
+    """The last ``bars`` actual prices with the multi-step forecast paths (rows of ``target_dates`` and ``paths``,
+    each beginning at its origin) that start at the ``shown`` origins. It zooms in because a 10-step path is a
+    few pixels wide on an axis of years; ``spaced_origins`` picks origins inside the window."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    ax.plot(dates, actual, color="black", lw=1.0, label="actual")
+    recent = slice(max(len(dates) - bars, 0), None)
+    ax.plot(dates[recent], actual[recent], color="black", lw=1.1, marker="o", ms=2, label="actual", zorder=2)
+    colors = ("tab:red", "tab:orange")  # alternate: paths that meet end to end stay told apart
     for i, row in enumerate(shown):
-        ax.plot(target_dates[row], paths[row], color="tab:red", lw=1.2, alpha=0.8, label="forecast" if i == 0 else None)
+        color = colors[i % 2]
+        ax.plot(target_dates[row], paths[row], color=color, lw=1.8, label="forecast" if i == 0 else None, zorder=3)
+        ax.plot(target_dates[row][:1], paths[row][:1], "o", color=color, ms=5, zorder=4)  # its origin
+    # the window, widened to any shown path that starts before it so that no path is cut
+    starts = [pd.Timestamp(dates[recent][0]), *(pd.Timestamp(target_dates[row][0]) for row in shown)]
+    ends = [pd.Timestamp(dates[-1]), *(pd.Timestamp(target_dates[row][-1]) for row in shown)]
+    pad = (max(ends) - min(starts)) * 0.01
+    ax.set_xlim(min(starts) - pad, max(ends) + pad)
     return _finish_dated(fig, ax, title, unit)
+
+
+def spaced_origins(count: int, steps: int, bars: int = 120, most: int = 12) -> np.ndarray:
+    """Indices (ascending) of at most ``most`` of ``count`` consecutive origins, ``steps`` apart so that each path
+    starts where the one before ends, whose paths lie in the last ``bars`` bars (the last origin's path ending on
+    the last bar, as ``fan_figure`` is given them)."""
+    first = max(count - bars + steps, 0)
+    return np.arange(count - 1, first - 1, -max(steps, 1))[: max(most, 0)][::-1].astype(int)
 
 
 def equity_figure(dates: np.ndarray, strategy: np.ndarray, hold: np.ndarray, metrics: dict, title: str) -> Figure:

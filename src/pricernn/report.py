@@ -25,7 +25,7 @@ from pricernn.evaluation import (
 )
 from pricernn.forecasting import scored_steps, strategy_paths
 from pricernn.models import RecurrentForecaster
-from pricernn.plots import equity_figure, fan_figure, horizon_figure, price_figure
+from pricernn.plots import equity_figure, fan_figure, horizon_figure, price_figure, spaced_origins
 
 log = logging.getLogger("pricernn")
 NAMES = {"test": "model", "naive": "naive", "drift": "drift", "ma": "moving avg", "ar": "AR(p)"}
@@ -89,9 +89,16 @@ def build_report(
 
     horizons = _horizon_table(metrics, steps, [n for n in NAMES if n in forecasts], combination)
     dates, rows = origins_1.target_dates[:, 0], multi.origin_rows
+    shown = spaced_origins(len(rows), steps, most=fan_origins)  # inside the fan figure's window
     figures = {
         "test_prices": price_figure(
-            dates, origins_1.actual[:, 0], next_step[:, 0], origins_1.anchor, title, datamodule.target
+            dates,
+            origins_1.actual[:, 0],
+            next_step[:, 0],
+            origins_1.anchor,
+            title,
+            datamodule.target,
+            dm_pvalue=metrics.get("test/dm_pvalue"),
         ),
         "horizon_errors": horizon_figure(
             horizons, {k: v for k, v in NAMES.items() if k in forecasts}, title, datamodule.target
@@ -101,8 +108,8 @@ def build_report(
             levels[rows[0] - datamodule.window : rows[-1] + steps + 1],
             np.concatenate([multi.origin_dates.values[:, None], multi.target_dates], axis=1),
             np.concatenate([multi.anchor[:, None], paths], axis=1),  # paths start at the origin
-            np.linspace(0, len(rows) - 1, min(fan_origins, len(rows))).astype(int),
-            f"{steps}-step forecasts from test origins, {title}",
+            shown,
+            f"{steps}-step forecasts from the last test origins, {steps} bars apart: {title}",
             datamodule.target,
         ),
     }

@@ -7,14 +7,12 @@ runs it as a Hydra job through :mod:`pricernn.jobs`.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shlex
 import time
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -27,6 +25,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from pricernn.callbacks import RandomState, TrainingDiverged
 from pricernn.checkpoints import add_to_checkpoint, check_resumable, config_record, read_checkpoint
 from pricernn.config import validate
+from pricernn.dashboard import dataset_name, report_texts, set_status, start_session, write_report
 from pricernn.data import PriceDataModule
 from pricernn.data.frequency import bar_word
 from pricernn.errors import check
@@ -34,8 +33,8 @@ from pricernn.files import write_atomic, write_json
 from pricernn.forecasting import scored_steps, validation_combination
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
-from pricernn.report import build_report
-from pricernn.resume import interrupted
+from pricernn.report import NAMES, build_report
+from pricernn.resume import Interrupted, interrupted
 from pricernn.summary import summary
 
 log = logging.getLogger("pricernn")
@@ -51,51 +50,28 @@ logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(lambda r: "
 # Lightning 2.6 calls a torch pytree API that torch 2.10+ deprecates; harmless, and not ours to fix.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
-# The sweepable values shown in TensorBoard's HParams tab (a curated set, not the whole nested config).
-HPARAM_KEYS = {
-    "model": ("cell", "hidden_size", "num_layers", "dropout", "lr", "weight_decay", "optimizer", "scheduler"),
-    "data": ("path", "target", "features", "window", "horizon", "scaler", "target_transform", "batch_size"),
-    "trainer": ("max_epochs", "precision", "gradient_clip_val"),
-}
-# Metrics the HParams tab reports per run; they are declared before fitting and logged when known.
-HPARAM_METRICS = (
-    "val/rmse_best",
-    "val/loss_best",
-    "test/rmse",
-    "test/mae",
-    "test/mape",
-    "test/directional_accuracy",
-    "test/rmse_ratio_naive",
-    "test/skill",
-    "test/mase",
-    "test/dm_pvalue",
-    "naive/rmse",
-    "naive/mae",
-)
-
 
 def run_name(cfg: DictConfig) -> str:
     """A readable TensorBoard run name from the choices that tell runs apart, e.g. ``sp500/gru_w60_hs64_l2``."""
     data, model = cfg.data, cfg.model
-    dataset = Path(str(data.path)).name.split(".")[0] + (f"-{data.symbol}" if data.get("symbol") else "")
     name = f"{model.cell}_w{data.window}_hs{model.hidden_size}_l{model.num_layers}"
     if data.horizon != 1:
         name += f"_H{data.horizon}"
-    return f"{dataset}/{name}"
+    return f"{dataset_name(cfg)}/{name}"
+
+
+def run_label(run_dir: Path, save_dir: str | Path, name: str) -> str:
+    """The TensorBoard version of a run: its directory's name (a sweep's job number with the sweep's folder, as
+    in ``outputs/multirun/<sweep>/<job>``), so a curve leads to its checkpoints; a time stamp is added where that
+    name is taken already (the same run directory used twice)."""
+    run_dir = run_dir.resolve()
+    label = f"{run_dir.parent.name}/{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
+    return label if not (Path(save_dir) / name / label).exists() else f"{label}_{time_stamp()}"
 
 
 def time_stamp() -> str:
     """Microsecond time stamps name runs, so parallel runs never collide."""
     return datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-
-
-def curated_hparams(cfg: DictConfig) -> dict[str, Any]:
-    params: dict[str, Any] = {"seed": cfg.seed}
-    for group, keys in HPARAM_KEYS.items():
-        for key in keys:
-            value = cfg[group].get(key)
-            params[f"{group}.{key}"] = ",".join(map(str, value)) if OmegaConf.is_list(value) else value
-    return params
 
 
 def _callbacks(cfg: DictConfig, checkpoint_dir: Path) -> list[pl.Callback]:
@@ -168,16 +144,38 @@ def train(
     # a resumed run writes on into the interrupted run's checkpoint folder, so it remembers its best epoch
     checkpoint_dir = Path(cfg.resume).resolve().parent if resumed is not None else run_dir / "checkpoints"
     callbacks = _callbacks(cfg, checkpoint_dir)
-    tb = {"name": tb_name or run_name(cfg), "version": tb_version or time_stamp()}
+    name = tb_name or run_name(cfg)
+    tb = {"name": name, "version": tb_version or run_label(run_dir, cfg.logger.save_dir, name)}
     if resumed is not None:
         tb.update(resumed.get("pricernn_run", {}))  # and continues its TensorBoard run, so the curves go on
     logger = instantiate(cfg.logger, **tb)
-    if resumed is None:
-        logger.log_hyperparams(curated_hparams(cfg), metrics={k: math.nan for k in HPARAM_METRICS})
+    if resumed is None and rank_zero_only.rank == 0:
+        start_session(logger.experiment, cfg, run_dir)
     trainer = pl.Trainer(**cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
+    try:
+        return _fit_and_report(cfg, run_dir, datamodule, model, trainer, callbacks, time.perf_counter() - entered)
+    except Interrupted as stop:  # resumable: no status until a resumed run ends (TensorBoard shows "unknown")
+        if rank_zero_only.rank == 0:
+            set_status(logger.log_dir, None, note=str(stop))
+        raise
+    except BaseException as err:
+        if rank_zero_only.rank == 0:
+            set_status(logger.log_dir, "failure", note=f"failed: {err}")
+        raise
 
+
+def _fit_and_report(
+    cfg: DictConfig,
+    run_dir: Path,
+    datamodule: PriceDataModule,
+    model: RecurrentForecaster,
+    trainer: pl.Trainer,
+    callbacks: list[pl.Callback],
+    setup_seconds: float,
+) -> dict[str, float]:
+    """Fit, score the best checkpoint, write the artifacts and the TensorBoard report; :func:`train`'s second
+    half."""
     started = time.perf_counter()
-    setup_seconds = started - entered
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("resume"), weights_only=True)
     except SystemExit as stop:  # Lightning's graceful stop: Ctrl-C (exit 1) or SIGTERM (SIGTERMException)
@@ -214,24 +212,22 @@ def train(
             "threads": torch.get_num_threads(),
         }
     )
-
-    finite = {k: v for k, v in metrics.items() if "/" in k and v is not None and math.isfinite(v)}
-    logger.log_metrics(finite, step=trainer.global_step)  # n/a figures (null in metrics.json) are not drawn
-    for name, figure in report.figures.items():
-        pixels = render(figure, run_dir / f"{name}.png")
-        tag = f"test/{name.removeprefix('test_')}"
-        logger.experiment.add_image(tag, pixels, global_step=trainer.global_step, dataformats="HWC")
-    logger.finalize("success")
+    text = summary(metrics, datamodule.split_dates["test"], datamodule.target, bar_word(datamodule.frequency))
+    images = {f"test/{k.removeprefix('test_')}": render(f, run_dir / f"{k}.png") for k, f in report.figures.items()}
+    texts = report_texts(metrics, report.horizons, text, {k: v for k, v in NAMES.items() if f"{k}/rmse" in metrics})
+    log_dir = trainer.logger.log_dir
+    write_report(log_dir, metrics, trainer.global_step, texts, images)
+    trainer.logger.finalize("success")
+    set_status(log_dir, "success", note=f"finished: {metrics['epochs']} epochs, step {trainer.global_step}")
 
     metrics["test_seconds"] = round(time.perf_counter() - started - train_seconds, 3)  # scoring and artifacts
-    extra = {"best_checkpoint": best, "split_dates": datamodule.split_dates, "tensorboard_dir": logger.log_dir}
+    extra = {"best_checkpoint": best, "split_dates": datamodule.split_dates, "tensorboard_dir": log_dir}
     extra["combination"] = combination.to_dict()  # per horizon: the strategy used and the weight on the model
     write_json(run_dir / "metrics.json", {**metrics, **extra})
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
-    bar = bar_word(datamodule.frequency)
-    print(summary(metrics, datamodule.split_dates["test"], datamodule.target, bar), flush=True)
-    print(where_things_are(run_dir, best, logger.log_dir, cfg.logger.save_dir), flush=True)
+    print(text, flush=True)
+    print(where_things_are(run_dir, best, log_dir, cfg.logger.save_dir), flush=True)
     return metrics
 
 
