@@ -56,8 +56,11 @@ def test_backtest_cli_refits_per_fold_without_seeing_the_fold_test_period(run_sc
         normalizer_scales.append(stored["y_scale"])
     assert len(set(normalizer_scales)) == 3  # an expanding training window: refitted, not reused
 
-    tb_runs = sorted((tmp_path / "outputs" / "tensorboard" / "sp500" / "gru_w20_hs8_l1" / "backtest").iterdir())
-    assert [p.name.rsplit("_", 1)[1] for p in tb_runs] == ["fold0", "fold1", "fold2", "summary"]
+    # one TensorBoard folder per backtest, named by its directory, a run per fold and the summary in it
+    (backtest_runs,) = (tmp_path / "outputs" / "tensorboard" / "sp500" / "gru_w20_hs8_l1" / "backtest").iterdir()
+    assert backtest_runs.name == run_dir.name
+    tb_runs = sorted(backtest_runs.iterdir())
+    assert [p.name for p in tb_runs] == ["fold0", "fold1", "fold2", "summary"]
     events = EventAccumulator(str(tb_runs[-1]))
     events.Reload()
     assert [e.value for e in events.Scalars("backtest/fold_skill")] == pytest.approx(list(folds["skill"]), rel=1e-5)

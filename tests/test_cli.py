@@ -70,7 +70,20 @@ def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
     assert set(METRIC_KEYS) <= set(metrics)
     assert metrics["test/rmse_ratio_naive"] == pytest.approx(metrics["test/rmse"] / metrics["naive/rmse"])
     predictions = pd.read_csv(run_dir / "predictions.csv", parse_dates=["date"])
-    assert list(predictions.columns) == ["date", "actual", "predicted", "naive"]
+    bands = ["lower_80", "upper_80", "lower_95", "upper_95"]
+    assert list(predictions.columns) == ["date", "actual", "predicted", *bands, "naive"]
+    assert (predictions["lower_95"] <= predictions["lower_80"]).all() and (
+        predictions["lower_80"] <= predictions["upper_80"]
+    ).all()
+    for key in (
+        "test/coverage_80",
+        "naive/coverage_95",
+        "test/width_80",
+        "test/winkler_80",
+        "test/pinball",
+        "test/h10/coverage_80",
+    ):
+        assert 0 <= metrics[key] < float("inf"), key
     assert predictions["date"].min() >= pd.Timestamp(metrics["split_dates"]["test"][0])
     assert (run_dir / "config.yaml").is_file()
     assert metrics["naive/directional_accuracy"] is None  # null: naive predicts no move

@@ -116,6 +116,11 @@ def test_predict_cli_forecasts_the_series_the_model_was_trained_on(run_script, t
     assert set(forecast["source"]) == {str(tmp_path / "mine.csv")} and set(forecast["target"]) == {"Price"}
     last = mine["Price"].iloc[-1]
     assert ((forecast["predicted"] > 0.8 * last) & (forecast["predicted"] < 1.2 * last)).all()  # ~53, not ~1,300
+    # the bands as calibrated at training time: ordered, nested, widening with the horizon
+    bands = forecast[["lower_95", "lower_80", "predicted", "upper_80", "upper_95"]].to_numpy()
+    assert (np.diff(bands, axis=1) >= 0).all() and (bands[:, 0] < bands[:, -1]).all()
+    for level in ("80", "95"):
+        assert (np.diff(np.log(forecast[f"upper_{level}"] / forecast[f"lower_{level}"])) >= -1e-12).all()
     # the exchange's sessions: Christmas Day and New Year's Day are skipped
     assert list(forecast["date"]) == ["2000-12-26", "2000-12-27", "2000-12-28", "2000-12-29", "2001-01-02",
                                       "2001-01-03"]  # fmt: skip

@@ -78,6 +78,8 @@ def test_a_sweep_compares_in_tensorboard_s_scalars_text_and_hparams(compose_cfg,
         train(compose_cfg(*tiny, "model=lstm", stop, "+callbacks.stop.error=sigterm"), tmp_path / "stopped")
     with pytest.raises(RuntimeError):
         train(compose_cfg(*tiny, "model=lstm", "data.window=30", stop, "+callbacks.stop.error=bug"), tmp_path / "bug")
+    with pytest.raises(Exception, match="precision"):  # Lightning refuses it as the Trainer is built
+        train(compose_cfg(*tiny, "model=gru", "trainer.precision=7"), tmp_path / "no_trainer")
     # what a user sees of an interrupted run (kept aside: the resumed run below continues that TensorBoard run)
     (stopped_logs,) = (tmp_path / "tb" / "sp500" / "lstm_w20_hs8_l1").glob("stopped")
     shutil.copytree(stopped_logs, tmp_path / "tb" / "aside" / "interrupted")
@@ -91,6 +93,7 @@ def test_a_sweep_compares_in_tensorboard_s_scalars_text_and_hparams(compose_cfg,
         tags = server.wait_for_runs(3, "test/rmse")
         runs = {Path(run).name: run for run in tags}
         assert set(runs) == {"rnn", "gru", "stopped", "bug", "interrupted"}  # named by their run directory
+        assert "no_trainer" not in runs  # it has no scalars, but a session (below)
         for run in ("rnn", "gru", "stopped"):
             assert 20 <= len(tags[runs[run]]) <= 40, tags[runs[run]]  # a few tags, not hundreds
             assert {
@@ -134,7 +137,8 @@ def test_a_sweep_compares_in_tensorboard_s_scalars_text_and_hparams(compose_cfg,
         groups = server.get("/data/plugin/hparams/session_groups", request)["sessionGroups"]
         status = {Path(g["name"]).name: g["sessions"][0]["status"] for g in groups}
         assert status == {"rnn": "STATUS_SUCCESS", "gru": "STATUS_SUCCESS", "stopped": "STATUS_SUCCESS",
-                          "bug": "STATUS_FAILURE", "interrupted": "STATUS_UNKNOWN"}  # fmt: skip
+                          "bug": "STATUS_FAILURE", "no_trainer": "STATUS_FAILURE",
+                          "interrupted": "STATUS_UNKNOWN"}  # fmt: skip
         values = {Path(g["name"]).name: g["hparams"] for g in groups}
         assert (values["gru"]["model.cell"], values["gru"]["data.window"], values["gru"]["model.hidden_size"]) == (
             "gru",

@@ -41,6 +41,8 @@ FOLD_COLUMNS = (
     "dm_pvalue",
     "ic",
     "pt_pvalue",
+    "coverage_80",
+    "width_80",
 )
 TRADE_COLUMNS = ("trade/annual_return", "trade/sharpe", "trade/max_drawdown", "buyhold/annual_return", "buyhold/sharpe")
 
@@ -81,7 +83,7 @@ def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = (
     for k, period in enumerate(periods):
         log.info("fold%d (%d of %d): validation from %s, test %s .. %s", k, k + 1, len(periods), *period.values())
         fold_cfg = OmegaConf.merge(OmegaConf.masked_copy(cfg, TRAIN_KEYS), {"data": period})
-        metrics = train(fold_cfg, run_dir / f"fold{k}", tb_name=name, tb_version=f"{stamp}_fold{k}")
+        metrics = train(fold_cfg, run_dir / f"fold{k}", tb_name=name, tb_version=f"{stamp}/fold{k}")
         # the longest horizon scored: evaluation.steps, or the model's own horizon when it cannot recurse
         steps = int(metrics["eval/steps"])
         row = {"fold": k, "test_start": period["test_start"], "test_end": period["end"]}
@@ -97,7 +99,7 @@ def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = (
     write_atomic(run_dir / "folds.csv", folds.to_csv(index=False, float_format="%.6g"))
     write_json(run_dir / "metrics.json", summary)
     figure = backtest_figure(folds, f"Walk-forward backtest, {run_name(cfg)}", cfg.data.target)
-    _log_summary(cfg, name, f"{stamp}_summary", folds, summary, render(figure, run_dir / "backtest.png"))
+    _log_summary(cfg, name, f"{stamp}/summary", folds, summary, render(figure, run_dir / "backtest.png"))
     print(fold_table(folds, summary, steps), flush=True)
     print(f"results in {shown_path(run_dir)}/: folds.csv, metrics.json, backtest.png; each fold's run in fold<k>/")
     return summary

@@ -67,7 +67,7 @@ def load_state(path: str | Path, option: str) -> dict[str, Any]:
     return state
 
 
-def load_model(ckpt: str | Path) -> tuple[RecurrentForecaster, Combination]:
+def load_model(ckpt: str | Path) -> tuple[RecurrentForecaster, Combination, dict | None]:
     """The model of a checkpoint, on the CPU, ready to forecast, and how its forecasts are combined per horizon
     (fitted on the validation period after training; a checkpoint without one forecasts as its network says)."""
     state = load_state(ckpt, "ckpt")
@@ -78,7 +78,7 @@ def load_model(ckpt: str | Path) -> tuple[RecurrentForecaster, Combination]:
         raise UserError(f"ckpt={ckpt}: not a readable pricernn checkpoint ({first_line(err)})") from err
     saved = state.get("pricernn_forecast")
     combination = Combination.from_dict(saved) if saved else Combination((model.primary,), (1.0,))
-    return model.eval(), combination
+    return model.eval(), combination, state.get("pricernn_intervals")
 
 
 def add_to_checkpoint(path: str | Path, entries: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ CELLS = ("rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "plateau", "cosine")
 STRATEGIES = ("recursive", "direct", "auto")
+INTERVAL_METHODS = ("conformal", "aci")
 
 
 def rule(default: Any = MISSING, **limits: Any) -> Any:
@@ -135,6 +136,9 @@ class EvaluationConfig:
     ma_window: int = rule(min=1)
     fan_origins: int = rule(min=1)
     shrink: bool = rule()
+    intervals: list[float] = rule()
+    interval_method: str = rule(choices=INTERVAL_METHODS)
+    aci_gamma: float = rule(above=0)
     trading: TradingConfig = field(default_factory=TradingConfig)
 
 
@@ -194,6 +198,12 @@ def validate(cfg: DictConfig, schema: type = TrainConfig) -> DictConfig:
         raise UserError(_type_message(err, raw, schema)) from None
     _check_rules(typed, schema, "")
     _check_data(typed.get("data"))
+    if typed.get("evaluation") is not None:
+        levels = list(typed.evaluation.intervals)
+        check(
+            all(0 < level < 1 for level in levels) and len(set(levels)) == len(levels),
+            f"evaluation.intervals={show_value(levels)} must be distinct levels between 0 and 1, like [0.8,0.95]",
+        )
     result = OmegaConf.to_container(typed)
     if "trainer" in result:
         result["trainer"] = {k: v for k, v in result["trainer"].items() if k in raw["trainer"]}

@@ -8,6 +8,7 @@ import torch
 from pricernn.combination import Combination, fit_combination
 from pricernn.data import PriceDataModule
 from pricernn.errors import UserError, check
+from pricernn.evaluation.intervals import Conformal
 from pricernn.models import RecurrentForecaster
 
 
@@ -75,10 +76,16 @@ def scored_steps(model: RecurrentForecaster, steps: int) -> int:
 
 
 def validation_combination(
-    model: RecurrentForecaster, datamodule: PriceDataModule, steps: int, shrink: bool
-) -> Combination:
-    """Per horizon, the strategy and the weight toward the last price (pricernn.combination), fitted on the
-    validation period's origins only."""
+    model: RecurrentForecaster, datamodule: PriceDataModule, steps: int, shrink: bool, levels: tuple[float, ...] = ()
+) -> tuple[Combination, Conformal | None]:
+    """Per horizon, the strategy and the weight toward the last price (pricernn.combination), and the conformal
+    calibration of the combined forecasts' intervals at ``levels`` (None without levels), fitted on the
+    validation period's origins only. The weights are fitted on the same residuals as the calibration: one
+    number per horizon, a small optimism the test period's coverage shows."""
     windows, _, targets = datamodule.forecast_origins("val", steps)
     paths = strategy_paths(model, windows, torch.as_tensor(targets.anchor, dtype=torch.float32), steps)
-    return fit_combination(paths, targets.actual, targets.anchor, shrink)
+    combination = fit_combination(paths, targets.actual, targets.anchor, shrink)
+    if not levels:
+        return combination, None
+    combined = combination.apply(paths, targets.anchor)
+    return combination, Conformal.fit(targets.actual, combined, tuple(levels))

@@ -29,11 +29,18 @@ SCORES = {
     "test/dm_pvalue": "dm_p",
     "test/ic": "ic",
     "trade/sharpe": "sharpe",
+    "test/coverage_80": "cover_80",
+    "test/width_80": "width_80",
     "epochs": "epochs",
     "train_seconds": "seconds",
     "params": "params",
 }
-NAIVE = {"naive/rmse": "test_rmse", "naive/mae": "test_mae"}
+NAIVE = {
+    "naive/rmse": "test_rmse",
+    "naive/mae": "test_mae",
+    "naive/coverage_80": "cover_80",
+    "naive/width_80": "width_80",
+}
 RUN_COLUMNS = {"job", "status", "error", "seed", *SCORES.values()}  # what a run is, beside its swept values
 
 
@@ -89,7 +96,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     """Rows sorted best first by the best epoch's validation RMSE in price units (unscored runs last), with the
     naive forecast as a row."""
     board = runs.sort_values(["val_rmse", "job"], na_position="last", kind="stable").reset_index(drop=True)
-    naive = runs[[f"_{k}" for k in NAIVE]].dropna().drop_duplicates()
+    naive = runs[[f"_{k}" for k in NAIVE]].dropna(subset=["_naive/rmse"]).drop_duplicates()
     for _, values in naive.iterrows():
         row = {"job": "naive", "status": "baseline", "ratio_naive": 1.0}
         row.update({NAIVE[k]: values[f"_{k}"] for k in NAIVE})

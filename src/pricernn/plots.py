@@ -104,11 +104,21 @@ def _signed_colors(values: np.ndarray) -> list[str]:
 
 
 def forecast_figure(
-    history_dates: np.ndarray, history: np.ndarray, dates: np.ndarray, forecast: np.ndarray, title: str, unit: str
+    history_dates: np.ndarray,
+    history: np.ndarray,
+    dates: np.ndarray,
+    forecast: np.ndarray,
+    title: str,
+    unit: str,
+    bands: dict[float, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Figure:
-    """The recent history and the forecast that continues it."""
+    """The recent history and the forecast that continues it, with its prediction bands (level → lower, upper)."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
     ax.plot(history_dates, history, color="black", lw=1.2, label="history")
+    joined = np.concatenate([history_dates[-1:], dates])
+    for k, (level, (lower, upper)) in enumerate(sorted((bands or {}).items(), reverse=True)):
+        ax.fill_between(joined, np.r_[history[-1], lower], np.r_[history[-1], upper], color="tab:red",
+                        alpha=0.12 + 0.12 * k, lw=0, label=f"{round(100 * level)} % interval")  # fmt: skip
     ax.plot(
         np.concatenate([history_dates[-1:], dates]),
         np.concatenate([history[-1:], forecast]),
@@ -173,10 +183,12 @@ def fan_figure(
     title: str,
     unit: str,
     bars: int = 120,
+    bands: dict[float, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Figure:
     """The last ``bars`` actual prices with the multi-step forecast paths (rows of ``target_dates`` and ``paths``,
-    each beginning at its origin) that start at the ``shown`` origins. It zooms in because a 10-step path is a
-    few pixels wide on an axis of years; ``spaced_origins`` picks origins inside the window."""
+    each beginning at its origin) that start at the ``shown`` origins, and their prediction bands (``bands``:
+    level → lower, upper, shaped like ``paths``). It zooms in because a 10-step path is a few pixels wide on an
+    axis of years; ``spaced_origins`` picks origins inside the window."""
     fig, ax = plt.subplots(figsize=(11, 4.5))
     recent = slice(max(len(dates) - bars, 0), None)
     ax.plot(dates[recent], actual[recent], color="black", lw=1.1, marker="o", ms=2, label="actual", zorder=2)
@@ -185,6 +197,10 @@ def fan_figure(
         color = colors[i % 2]
         ax.plot(target_dates[row], paths[row], color=color, lw=1.8, label="forecast" if i == 0 else None, zorder=3)
         ax.plot(target_dates[row][:1], paths[row][:1], "o", color=color, ms=5, zorder=4)  # its origin
+        for k, (level, (lower, upper)) in enumerate(sorted((bands or {}).items(), reverse=True)):
+            label = f"{round(100 * level)} % interval" if i == 0 else None
+            ax.fill_between(target_dates[row], lower[row], upper[row], color=color, alpha=0.12 + 0.12 * k, lw=0,
+                            label=label, zorder=1)  # fmt: skip
     # the window, widened to any shown path that starts before it so that no path is cut
     starts = [pd.Timestamp(dates[recent][0]), *(pd.Timestamp(target_dates[row][0]) for row in shown)]
     ends = [pd.Timestamp(dates[-1]), *(pd.Timestamp(target_dates[row][-1]) for row in shown)]

@@ -19,6 +19,7 @@ from pricernn.data.calendar import future_dates
 from pricernn.data.frequency import BarFrequency, bar_days, stamp_format
 from pricernn.data.sources import MissingColumn
 from pricernn.errors import UserError, check
+from pricernn.evaluation.intervals import bands_from_checkpoint
 from pricernn.files import write_atomic
 from pricernn.forecasting import strategy_paths
 from pricernn.plots import forecast_figure, render
@@ -115,13 +116,16 @@ def check_price_range(contract: dict, last_price: float, last_date: pd.Timestamp
     )
 
 
+SIDES = ("lower", "upper")
+
+
 def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = frozenset()) -> Forecast:
     """Load ``cfg.ckpt``, read the history it was trained on (or the one the ``given`` ``data.*`` keys point
     at), forecast ``cfg.steps`` bars after its last date (the model's bar frequency; the trading sessions of
     ``data.calendar`` when one is set); write forecast.csv and forecast.png to ``out_dir`` and return it."""
     cfg = validate(cfg, PredictConfig)
     check(cfg.get("ckpt"), "ckpt is not set: give ckpt=PATH (a run's checkpoints/best.ckpt)")
-    model, combination = load_model(cfg.ckpt)
+    model, combination, calibration = load_model(cfg.ckpt)
     contract = model.hparams.transform
     settings = history_settings(contract, cfg.data, set(given), cfg.ckpt)
     history = PriceDataModule(**settings)
@@ -145,6 +149,9 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     # every network's path, combined per horizon as validated at training time (strategy, pull to the last price)
     paths = strategy_paths(model, inputs, torch.tensor([last_price]), int(cfg.steps))
     prices = combination.apply(paths, np.array([last_price]))[0]
+    # the bands as calibrated at training time (validation residuals; with ACI, its widths adapted over the test)
+    bands = bands_from_checkpoint(calibration, prices[None]) if calibration else {}
+    bands = {level: (lower[0], upper[0]) for level, (lower, upper) in bands.items()}
     # the model's bars (and the calendar it was given, or data.calendar here): the next sessions, hours, months
     frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency
     dates = future_dates(last_date, int(cfg.steps), frequency, settings.get("calendar"))
@@ -154,6 +161,11 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
             "date": dates.strftime(stamp_format(frequency)),
             "step": range(1, len(dates) + 1),
             "predicted": prices,
+            **{
+                f"{side}_{round(100 * lv)}": b[k]
+                for lv, b in bands.items()
+                for k, side in enumerate(("lower", "upper"))
+            },
             "target": contract["target"],
             "source": source,
             **({"symbol": symbol} if symbol else {}),
@@ -174,6 +186,7 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
         prices,
         f"{title}, {Path(source).name}, model {Path(str(cfg.ckpt)).name}",
         contract["target"],
+        bands,
     )
     render(figure, out_dir / "forecast.png")
     return forecast

@@ -23,6 +23,7 @@ from pricernn.evaluation import (
     score_forecasts,
     trading_check,
 )
+from pricernn.evaluation.intervals import Conformal, random_walk_bands, score_intervals
 from pricernn.forecasting import scored_steps, strategy_paths
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import equity_figure, fan_figure, horizon_figure, price_figure, spaced_origins
@@ -37,22 +38,26 @@ class Report:
     predictions: pd.DataFrame  # one row per test target: date, (horizon), actual, predicted, naive
     horizons: pd.DataFrame  # one row per horizon of the recursive evaluation
     figures: dict[str, Figure] = field(default_factory=dict)
+    intervals: dict = field(default_factory=dict)  # the bands' calibration for forecasts from here on
 
 
 def build_report(
     model: RecurrentForecaster,
     datamodule: PriceDataModule,
     combination: Combination,
+    calibration: Conformal | None = None,
     steps: int = 10,
     ma_window: int = 20,
     fan_origins: int = 12,
     trading: dict | None = None,
     title: str = "",
+    interval_method: str = "conformal",
+    aci_gamma: float = 0.005,
 ) -> Report:
     """Score the model's forecasts, combined per horizon as ``combination`` says (fitted on the validation
     period), from every test origin: the next step and 1..``steps`` steps ahead, against naive, drift,
-    moving-average and AR(p) forecasts; and trade the one-step forecasts (``trading``: ``short``, ``cost_bps``)
-    beside buy-and-hold."""
+    moving-average and AR(p) forecasts; their intervals (``calibration``, by ``interval_method``) beside a random
+    walk's; and trade the one-step forecasts (``trading``: ``short``, ``cost_bps``) beside buy-and-hold."""
     model.eval()
     levels, scale = datamodule.series.levels, datamodule.naive_mae_train
     ar = _fit_ar(levels[: datamodule.rows[0]])  # the training period alone
@@ -65,6 +70,8 @@ def build_report(
     )
     metrics["test/rmse_ratio_naive"] = metrics["test/rmse"] / metrics["naive/rmse"]
     metrics["test/shrink"] = combination.weight(0)
+    intervals = _Intervals(calibration, interval_method, aci_gamma, levels[: datamodule.rows[0]])
+    bands_1, _ = intervals.score(metrics, origins_1, next_step, per_horizon=False)
     if ar is not None:
         metrics["ar/order"] = ar.order
     equity = None
@@ -83,13 +90,16 @@ def build_report(
     forecasts = {"test": paths, **_baselines(levels, multi.origin_rows, steps, ma_window, ar)}
     metrics.update(score_forecasts(multi.actual, forecasts, multi.anchor, scale, per_horizon=True, calls_from=calls))
     metrics.update({f"test/h{h + 1}/shrink": combination.weight(h) for h in range(steps)})
+    bands, interval_state = intervals.score(metrics, multi, paths, per_horizon=True)
     metrics["eval/steps"], metrics["eval/origins"] = steps, len(multi.anchor)
     if steps > 1:  # the longest horizon's headline, for sweeps that care about it
         metrics["test/rmse_ratio_naive_last_h"] = metrics[f"test/h{steps}/rmse"] / metrics[f"naive/h{steps}/rmse"]
 
-    horizons = _horizon_table(metrics, steps, [n for n in NAMES if n in forecasts], combination)
+    horizons = _horizon_table(metrics, steps, [n for n in NAMES if n in forecasts], combination, intervals.levels)
     dates, rows = origins_1.target_dates[:, 0], multi.origin_rows
     shown = spaced_origins(len(rows), steps, most=fan_origins)  # inside the fan figure's window
+    start = multi.anchor[:, None]  # paths and their bands start at the origin
+    fan_bands = {level: (np.hstack([start, lo]), np.hstack([start, hi])) for level, (lo, hi) in bands.items()}
     figures = {
         "test_prices": price_figure(
             dates,
@@ -107,16 +117,18 @@ def build_report(
             datamodule.series.dates[rows[0] - datamodule.window : rows[-1] + steps + 1],
             levels[rows[0] - datamodule.window : rows[-1] + steps + 1],
             np.concatenate([multi.origin_dates.values[:, None], multi.target_dates], axis=1),
-            np.concatenate([multi.anchor[:, None], paths], axis=1),  # paths start at the origin
+            np.hstack([start, paths]),
             shown,
             f"{steps}-step forecasts from the last test origins, {steps} bars apart: {title}",
             datamodule.target,
+            bands=fan_bands,
         ),
     }
     if equity is not None:
         figures["trading"] = equity_figure(dates, *equity, metrics, title)
     stamp = stamp_format(datamodule.frequency)
-    return Report(metrics, _predictions_frame(origins_1, next_step, stamp), horizons, figures)
+    predictions = _predictions_frame(origins_1, next_step, bands_1, stamp)
+    return Report(metrics, predictions, horizons, figures, interval_state)
 
 
 @dataclass(frozen=True)
@@ -158,19 +170,55 @@ def _baselines(
     return forecasts
 
 
-def _predictions_frame(origins: Origins, predicted: np.ndarray, stamp: str) -> pd.DataFrame:
-    """One row per test target of the next step: its date, the actual price, the forecast and naive's."""
-    return pd.DataFrame(
+def _predictions_frame(origins: Origins, predicted: np.ndarray, bands: dict, stamp: str) -> pd.DataFrame:
+    """One row per test target of the next step: its date, the actual price, the forecast, its bands and
+    naive's forecast."""
+    frame = pd.DataFrame(
         {
             "date": pd.to_datetime(origins.target_dates[:, 0]).strftime(stamp),
             "actual": origins.actual[:, 0],
             "predicted": predicted[:, 0],
-            "naive": origins.anchor,
         }
     )
+    for level, (lower, upper) in bands.items():
+        frame[f"lower_{round(100 * level)}"], frame[f"upper_{round(100 * level)}"] = lower[:, 0], upper[:, 0]
+    frame["naive"] = origins.anchor
+    return frame
 
 
-def _horizon_table(metrics: dict, steps: int, names: list[str], combination: Combination) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Intervals:
+    """How the report draws and scores intervals: the validation calibration (None: no intervals), the method
+    (``conformal`` or ``aci``) and the training prices the random-walk baseline's volatility comes from."""
+
+    calibration: Conformal | None
+    method: str
+    gamma: float
+    train_levels: np.ndarray
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return self.calibration.levels if self.calibration is not None else ()
+
+    def score(self, metrics: dict, origins: Origins, forecast: np.ndarray, per_horizon: bool) -> tuple[dict, dict]:
+        """Add the model's and the random walk's interval scores to ``metrics``; return the model's bands and the
+        calibration to forecast with from here (a checkpoint's ``pricernn_intervals``)."""
+        if self.calibration is None:
+            return {}, {}
+        if self.method == "aci":  # forecasts after the test period go on from the adapted widths
+            bands, final = self.calibration.adaptive_bands(origins.actual, forecast, self.gamma)
+            state = self.calibration.to_dict(final)
+        else:
+            bands, state = self.calibration.bands(forecast), self.calibration.to_dict()
+        walk = random_walk_bands(self.train_levels, origins.anchor, forecast.shape[1], self.levels)
+        metrics.update(score_intervals(origins.actual, bands, "test", per_horizon))
+        metrics.update(score_intervals(origins.actual, walk, "naive", per_horizon))
+        return bands, state
+
+
+def _horizon_table(
+    metrics: dict, steps: int, names: list[str], combination: Combination, levels: tuple[float, ...]
+) -> pd.DataFrame:
     rows = []
     model_keys = ("mae", "mape", "skill", "mase", "directional_accuracy", "dm_stat", "dm_pvalue")
     model_keys += ("dm_ar_pvalue", "ic", "ic_pvalue", "dir_pvalue")
@@ -180,5 +228,9 @@ def _horizon_table(metrics: dict, steps: int, names: list[str], combination: Com
             row[f"{name}_rmse"] = metrics[f"{name}/h{h}/rmse"]
         for key in model_keys:
             row[key] = metrics.get(f"test/h{h}/{key}", float("nan"))
+        for tag in (f"{round(100 * level)}" for level in levels):
+            for name in ("test", "naive"):
+                for key in ("coverage", "width"):
+                    row[f"{'model' if name == 'test' else name}_{key}_{tag}"] = metrics[f"{name}/h{h}/{key}_{tag}"]
         rows.append(row)
     return pd.DataFrame(rows).rename(columns={"test_rmse": "model_rmse"})

@@ -91,7 +91,20 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day")
                 + _cell(metrics.get(f"test/h{h}/shrink"), ".2f", 6)
             )
         rows.append(f"h={steps}: {verdict(metrics, prefix=f'h{steps}/')}")
+    rows += [_interval_line(metrics, h) for h in sorted({1, steps}) if f"test/h{h}/coverage_80" in metrics]
     return "\n".join(rows)
+
+
+def _interval_line(metrics: dict, h: int) -> str:
+    """How the prediction intervals at horizon ``h`` did on the test targets, beside a random walk's."""
+    levels = sorted(int(k.rsplit("_", 1)[1]) for k in metrics if k.startswith(f"test/h{h}/coverage_"))
+    parts = [
+        f"{lv} % cover {100 * metrics[f'test/h{h}/coverage_{lv}']:.1f} % (random walk "
+        f"{100 * metrics[f'naive/h{h}/coverage_{lv}']:.1f} %), mean width {metrics[f'test/h{h}/width_{lv}']:.4g} "
+        f"({metrics[f'naive/h{h}/width_{lv}']:.4g})"
+        for lv in levels
+    ]
+    return f"intervals at h={h}: " + "; ".join(parts)
 
 
 def _trading_line(metrics: dict) -> str:

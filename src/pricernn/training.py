@@ -103,7 +103,7 @@ def train(
     """Fit one model as ``cfg`` says, score its best checkpoint on the test period, write the artifacts to
     ``run_dir`` (config.yaml, checkpoints/, metrics.json, predictions.csv, horizons.csv, figures) and return
     the metrics. TensorBoard logs go to ``<logger.save_dir>/<tb_name>/<tb_version>`` (by default the
-    :func:`run_name` and a microsecond time stamp)."""
+    :func:`run_name` and :func:`run_label`, the run directory's name)."""
     entered = time.perf_counter()
     cfg = validate(cfg)
     run_dir = Path(run_dir)
@@ -151,8 +151,8 @@ def train(
     logger = instantiate(cfg.logger, **tb)
     if resumed is None and rank_zero_only.rank == 0:
         start_session(logger.experiment, cfg, run_dir)
-    trainer = pl.Trainer(**cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
-    try:
+    try:  # from here on the run's TensorBoard session exists and must end with a status
+        trainer = pl.Trainer(**cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
         return _fit_and_report(cfg, run_dir, datamodule, model, trainer, callbacks, time.perf_counter() - entered)
     except Interrupted as stop:  # resumable: no status until a resumed run ends (TensorBoard shows "unknown")
         if rank_zero_only.rank == 0:
@@ -192,14 +192,15 @@ def _fit_and_report(
     if trainer.global_rank > 0:  # under DDP the first process alone scores and writes the artifacts
         return {}
     load_best(model, best)
-    evaluation = {k: v for k, v in cfg.evaluation.items() if k != "shrink"}
-    # per horizon, the strategy and the pull toward the last price that the validation period supports; stored
-    # in best.ckpt, so forecasts from it (predict.py) are combined alike
+    evaluation = {k: v for k, v in cfg.evaluation.items() if k not in ("shrink", "intervals")}
+    # per horizon, the strategy and the pull toward the last price that the validation period supports, and the
+    # intervals' calibration; stored in best.ckpt, so forecasts from it (predict.py) are combined alike
     steps = scored_steps(model, cfg.evaluation.steps)
-    combination = validation_combination(model, datamodule, steps, cfg.evaluation.shrink)
+    levels = tuple(cfg.evaluation.intervals)
+    combination, calibration = validation_combination(model, datamodule, steps, cfg.evaluation.shrink, levels)
+    report = build_report(model, datamodule, combination, calibration, title=run_name(cfg), **evaluation)
     if best:
-        add_to_checkpoint(best, {"pricernn_forecast": combination.to_dict()})
-    report = build_report(model, datamodule, combination, title=run_name(cfg), **evaluation)
+        add_to_checkpoint(best, {"pricernn_forecast": combination.to_dict(), "pricernn_intervals": report.intervals})
     metrics = report.metrics
     metrics.update(
         {
@@ -218,7 +219,8 @@ def _fit_and_report(
     log_dir = trainer.logger.log_dir
     write_report(log_dir, metrics, trainer.global_step, texts, images)
     trainer.logger.finalize("success")
-    set_status(log_dir, "success", note=f"finished: {metrics['epochs']} epochs, step {trainer.global_step}")
+    set_status(log_dir, "success", note=f"finished: {metrics['epochs']} epochs, step {trainer.global_step}; "
+               f"results in `{run_dir.resolve()}`")  # fmt: skip
 
     metrics["test_seconds"] = round(time.perf_counter() - started - train_seconds, 3)  # scoring and artifacts
     extra = {"best_checkpoint": best, "split_dates": datamodule.split_dates, "tensorboard_dir": log_dir}
