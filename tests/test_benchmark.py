@@ -11,6 +11,7 @@ from pricernn.data import PriceDataModule
 from pricernn.data.windows import WindowBatches, batch_loader
 
 
+@pytest.mark.slow  # 45 s, over a tenth of the default suite's 8-minute budget; `-m slow` runs the script
 def test_tiny_benchmark_writes_every_figure_in_the_documented_layout(run_script, tmp_path):
     result = run_script("benchmark.py", "--tiny", "--cells", "gru", "--out", str(tmp_path / "b.json"), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -20,6 +20,19 @@ from pricernn.config import validate
         (["data.scaler=robust"], "unknown data.scaler=robust; choose one of: window, standard, minmax, none"),
         (["trainer.max_epochs=many"], "trainer.max_epochs=many: expected a whole number"),
         (["data.windw=30"], "unknown key data.windw; did you mean data.window?"),
+        (
+            ["model.loss=quantile", "model.quantiles=[0.1,0.9]"],
+            "model.quantiles=[0.1,0.9] must be distinct levels between 0 and 1 with 0.5 among them",
+        ),
+        (["evaluation.intervals=[0.8,1.2]"], "evaluation.intervals=[0.8,1.2] must be distinct levels between 0 and 1"),
+        (
+            ["evaluation.interval_method=quantile"],
+            "evaluation.interval_method=quantile reads learned bands: set model.loss=quantile",
+        ),
+        (
+            ["evaluation.interval_method=quantile", "model.loss=quantile", "model.strategy=direct"],
+            "evaluation.interval_method=quantile: the 0.95 band needs model.quantiles to hold 0.025 and 0.975",
+        ),
         (["+data.windw=30"], "unknown key data.windw; did you mean data.window?"),
         (["+trainer.max_epoch=3"], "unknown key trainer.max_epoch; did you mean trainer.max_epochs?"),
         (["model=transformer"], "model=transformer: no such option; choose one of: gru, lstm, rnn"),

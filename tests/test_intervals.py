@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 
 from pricernn.evaluation.intervals import (
     Conformal,
     bands_from_checkpoint,
     conformal_quantile,
     pinball,
+    point_bases,
     random_walk_bands,
     score_intervals,
 )
@@ -51,10 +53,9 @@ def test_intervals_cover_as_promised_on_a_gaussian_random_walk(method):
     prices, steps = _random_walk(12_100, seed=11), 10
     val_actual, val_forecast = _naive_targets(prices, np.arange(0, 4_000), steps)
     actual, forecast = _naive_targets(prices, np.arange(4_000 + steps, 12_000 + steps), steps)
-    calibration = Conformal.fit(val_actual, val_forecast, (0.8, 0.95))
-    bands = (
-        calibration.bands(forecast) if method == "conformal" else calibration.adaptive_bands(actual, forecast, 0.005)[0]
-    )
+    calibration = Conformal.fit(val_actual, point_bases(val_forecast, (0.8, 0.95)))
+    bases = point_bases(forecast, (0.8, 0.95))
+    bands = calibration.bands(bases) if method == "conformal" else calibration.adaptive_bands(actual, bases, 0.005)[0]
     scores = score_intervals(actual, bands, "test", per_horizon=True)
     for h in (1, 5, 10):
         assert scores[f"test/h{h}/coverage_80"] == pytest.approx(0.80, abs=0.03), h
@@ -69,20 +70,73 @@ def test_adaptive_intervals_recover_coverage_after_volatility_doubles():
     calm, wild = _random_walk(1_500, seed=3, sigma=0.01), _random_walk(3_000, seed=4, sigma=0.02)
     val_actual, val_forecast = _naive_targets(calm, np.arange(0, 1_400), 1)
     actual, forecast = _naive_targets(wild, np.arange(0, 2_900), 1)
-    calibration = Conformal.fit(val_actual, val_forecast, (0.8,))
-    fixed = score_intervals(actual, calibration.bands(forecast), "test", False)["test/coverage_80"]
-    adaptive = score_intervals(actual, calibration.adaptive_bands(actual, forecast, 0.02)[0], "test", False)
+    calibration = Conformal.fit(val_actual, point_bases(val_forecast, (0.8,)))
+    bases = point_bases(forecast, (0.8,))
+    fixed = score_intervals(actual, calibration.bands(bases), "test", False)["test/coverage_80"]
+    adaptive = score_intervals(actual, calibration.adaptive_bands(actual, bases, 0.02)[0], "test", False)
     assert fixed < 0.55 and adaptive["test/coverage_80"] == pytest.approx(0.80, abs=0.04)
 
 
 def test_stored_bands_are_ordered_nested_and_widen_with_the_horizon():
     prices = _random_walk(2_000, seed=5)
     val_actual, val_forecast = _naive_targets(prices, np.arange(0, 300), 10)
-    calibration = Conformal.fit(val_actual, val_forecast, (0.8, 0.95))
+    calibration = Conformal.fit(val_actual, point_bases(val_forecast, (0.8, 0.95)))
     actual, forecast = _naive_targets(prices, np.arange(400, 1_900), 10)
-    _, adapted = calibration.adaptive_bands(actual, forecast, 0.05)  # per-horizon states: not monotone by themselves
+    _, adapted = calibration.adaptive_bands(
+        actual, point_bases(forecast, (0.8, 0.95)), 0.05
+    )  # per-horizon states: not monotone by themselves
     for state in (calibration.to_dict(), calibration.to_dict(adapted)):
-        bands = bands_from_checkpoint(state, np.full((1, 10), 50.0))
+        bands = bands_from_checkpoint(state, point_bases(np.full((1, 10), 50.0), (0.8, 0.95)))
         (lo80, hi80), (lo95, hi95) = bands[0.8], bands[0.95]
         assert (lo95 <= lo80).all() and (lo80 < 50).all() and (hi80 > 50).all() and (hi80 <= hi95).all()
         assert (np.diff(hi80 - lo80) >= 0).all() and (np.diff(hi95 - lo95) >= 0).all()
+
+
+def test_conformalized_quantile_bands_reach_the_level_from_a_too_narrow_band():
+    # CQR (Romano et al. 2019): a base band at the true 50 % quantiles of a random walk's step, calibrated to 80 %
+    prices = _random_walk(8_100, seed=8, sigma=0.01)
+    val_actual, val_point = _naive_targets(prices, np.arange(0, 3_000), 1)
+    actual, point = _naive_targets(prices, np.arange(3_000, 8_000), 1)
+    half = 0.6745 * 0.01  # the normal's 75 % quantile: a 50 % band
+    base = lambda f: {0.8: (f * np.exp(-half), f * np.exp(half))}  # noqa: E731
+    calibration = Conformal.fit(val_actual, base(val_point))
+    raw = score_intervals(actual, base(point), "test", False)["test/coverage_80"]
+    calibrated = score_intervals(actual, calibration.bands(base(point)), "test", False)["test/coverage_80"]
+    assert raw == pytest.approx(0.50, abs=0.03) and calibrated == pytest.approx(0.80, abs=0.03)
+
+
+def test_pinball_loss_of_a_quantile_network_by_hand_and_its_quantiles_never_cross():
+    from pricernn.models.forecaster import Network, pinball_loss
+
+    pred = torch.tensor([[[9.0, 10.0, 12.0]]])  # one target, one horizon, quantiles 0.1, 0.5, 0.9
+    levels = torch.tensor([0.1, 0.5, 0.9])
+    # y = 11: 0.1 × 2, 0.5 × 1, (1 − 0.9) × 1 → mean over the three quantiles
+    assert pinball_loss(pred, torch.tensor([[11.0]]), levels).item() == pytest.approx((0.2 + 0.5 + 0.1) / 3)
+    torch.manual_seed(0)
+    network = Network("gru", 1, 8, 1, 0.0, outputs=3, quantiles=(0.05, 0.1, 0.5, 0.9, 0.95))
+    with torch.no_grad():
+        network.head.weight.mul_(50)  # large raw outputs in every direction: crossing would show
+        x = torch.randn(64, 20, 1)
+        q = network.quantiles(x)
+        assert q.shape == (64, 3, 5) and (q.diff(dim=-1) >= 0).all()
+        assert torch.equal(network(x), q[..., 2])  # the point forecast is the median
+
+
+def test_a_quantile_model_reports_its_own_bands_and_predict_writes_them(compose_cfg, tmp_path):
+    from pricernn.predict import forecast_history
+    from pricernn.training import train
+
+    run = ["debug=tiny", "model.loss=quantile", "model.strategy=direct", "model.quantiles=[0.1,0.5,0.9]"]
+    metrics = train(compose_cfg(*run, "evaluation.interval_method=quantile", "evaluation.intervals=[0.8]"),
+                    tmp_path / "run")  # fmt: skip
+    for h in (1, 10):  # learned bands at every horizon the network outputs, beside the random walk's
+        assert metrics[f"test/h{h}/width_80"] > 0 and 0 < metrics[f"test/h{h}/coverage_80"] < 1
+        assert metrics[f"naive/h{h}/width_80"] > 0
+    from conftest import CONF_DIR
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        predict_cfg = compose("predict", overrides=[f"ckpt={tmp_path / 'run' / 'checkpoints' / 'best.ckpt'}"])
+    forecast = forecast_history(predict_cfg, tmp_path / "forecast").frame
+    assert list(forecast.columns[:5]) == ["date", "step", "predicted", "lower_80", "upper_80"]
+    assert ((forecast["lower_80"] < forecast["predicted"]) & (forecast["predicted"] < forecast["upper_80"])).all()

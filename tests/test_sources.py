@@ -171,3 +171,10 @@ def test_every_bad_input_names_the_culprit(sp500, tmp_path, write_csv, case):
     kwargs, message = _bad_cases(sp500, tmp_path, write_csv)[case]
     with pytest.raises(UserError, match=message):
         PriceDataModule(**kwargs).setup()
+
+
+def test_the_embedded_stock_panel_reads_one_stock_by_its_column():
+    aapl = load_prices("sp500_stocks", target="AAPL")
+    assert len(aapl) == 8313 and list(aapl.columns) == ["AAPL"]
+    assert (aapl.index[0], aapl.index[-1]) == (pd.Timestamp("1990-01-02"), pd.Timestamp("2022-12-28"))
+    assert aapl["AAPL"].iloc[-1] == pytest.approx(125.674)  # skfolio's file, byte for byte

@@ -28,7 +28,8 @@ CELLS = ("rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "plateau", "cosine")
 STRATEGIES = ("recursive", "direct", "auto")
-INTERVAL_METHODS = ("conformal", "aci")
+INTERVAL_METHODS = ("conformal", "aci", "quantile")
+LOSSES = ("mse", "quantile")
 
 
 def rule(default: Any = MISSING, **limits: Any) -> Any:
@@ -79,6 +80,8 @@ class ModelConfig:
     optimizer: str = rule(choices=OPTIMIZERS)
     scheduler: str = rule(choices=SCHEDULERS)
     strategy: str = rule(choices=STRATEGIES)
+    loss: str = rule(choices=LOSSES)
+    quantiles: list[float] = rule()
 
 
 @dataclass
@@ -198,12 +201,16 @@ def validate(cfg: DictConfig, schema: type = TrainConfig) -> DictConfig:
         raise UserError(_type_message(err, raw, schema)) from None
     _check_rules(typed, schema, "")
     _check_data(typed.get("data"))
+    if typed.get("model") is not None:
+        _check_model(typed.model)
     if typed.get("evaluation") is not None:
         levels = list(typed.evaluation.intervals)
         check(
             all(0 < level < 1 for level in levels) and len(set(levels)) == len(levels),
             f"evaluation.intervals={show_value(levels)} must be distinct levels between 0 and 1, like [0.8,0.95]",
         )
+        if typed.evaluation.interval_method == "quantile" and typed.get("model") is not None:
+            _check_learned_levels(typed.model, levels)
     result = OmegaConf.to_container(typed)
     if "trainer" in result:
         result["trainer"] = {k: v for k, v in result["trainer"].items() if k in raw["trainer"]}
@@ -224,6 +231,8 @@ def check_section(schema: type, prefix: str, values: dict[str, Any]) -> None:
     _check_rules(typed, schema, f"{prefix}.")
     if schema is DataConfig:
         _check_data(typed)
+    if schema is ModelConfig:
+        _check_model(typed)
 
 
 def _plain(value: Any) -> Any:
@@ -321,6 +330,37 @@ def _check_rules(cfg: DictConfig, schema: type, prefix: str) -> None:
             check(value >= low, f"{key}={value} must be at least {low:g}")
         if above is not None:
             check(value > above, f"{key}={value} must be " + ("positive" if above == 0 else f"above {above:g}"))
+
+
+def _check_model(model: DictConfig) -> None:
+    """A quantile model's levels: distinct, between 0 and 1, the median among them (its point forecast)."""
+    if model.get("loss") != "quantile":
+        return
+    levels = list(model.quantiles)
+    check(
+        all(0 < q < 1 for q in levels) and len(set(levels)) == len(levels) and 0.5 in levels,
+        f"model.quantiles={show_value(levels)} must be distinct levels between 0 and 1 with 0.5 among them (the "
+        "median is the point forecast), like [0.1,0.5,0.9]",
+    )
+
+
+def _check_learned_levels(model: DictConfig, levels: list[float]) -> None:
+    """``evaluation.interval_method=quantile`` reports the bands a quantile model learned, uncalibrated: each
+    level needs its two quantiles."""
+    check(model.loss == "quantile", "evaluation.interval_method=quantile reads learned bands: set model.loss=quantile")
+    check(
+        model.strategy == "direct",
+        "evaluation.interval_method=quantile reads learned bands, which a network has only for the horizons it "
+        "outputs: set model.strategy=direct (one output per evaluation step)",
+    )
+    learned = list(model.quantiles)
+    for level in levels:
+        pair = (round((1 - level) / 2, 6), round((1 + level) / 2, 6))
+        check(
+            all(any(abs(q - p) < 1e-9 for q in learned) for p in pair),
+            f"evaluation.interval_method=quantile: the {level:g} band needs model.quantiles to hold {pair[0]:g} and "
+            f"{pair[1]:g} (now {show_value(learned)}); or use evaluation.interval_method=aci (calibrates any level)",
+        )
 
 
 def _check_data(data: DictConfig | None) -> None:

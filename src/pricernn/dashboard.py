@@ -30,7 +30,7 @@ from pricernn.config import CELLS, SCALERS, STRATEGIES, TARGET_TRANSFORMS
 
 # The values a sweep varies, shown as HParams columns.
 HPARAM_KEYS = {
-    "model": ("cell", "hidden_size", "num_layers", "dropout", "lr", "strategy"),
+    "model": ("cell", "hidden_size", "num_layers", "dropout", "lr", "strategy", "loss"),
     "data": ("window", "batch_size", "scaler", "target_transform", "horizon"),
     "trainer": ("max_epochs",),
 }

@@ -3,12 +3,13 @@ origins, per network (recursive, direct) so that pricernn.combination can choose
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from pricernn.combination import Combination, fit_combination
 from pricernn.data import PriceDataModule
 from pricernn.errors import UserError, check
-from pricernn.evaluation.intervals import Conformal
+from pricernn.evaluation.intervals import Bands, Conformal, point_bases
 from pricernn.models import RecurrentForecaster
 
 
@@ -31,7 +32,7 @@ def recursive_forecast(
     """
     check(steps >= 1, f"steps={steps} must be at least 1")
     net = net or model.primary
-    horizon, transform = model.nets[net].head.out_features, model.hparams.transform
+    horizon, transform = model.nets[net].outputs, model.hparams.transform
     if steps > horizon and not can_recurse(transform):
         raise UserError(
             f"steps={steps} needs recursion beyond the model's horizon ({horizon}), which works only for a model "
@@ -75,6 +76,40 @@ def scored_steps(model: RecurrentForecaster, steps: int) -> int:
     return max(int(steps), horizon) if can_recurse(model.hparams.transform) else horizon
 
 
+def quantile_pair(quantiles: tuple[float, ...], level: float) -> tuple[int, int]:
+    """Indices of the learned quantiles (τ, 1 − τ) that make the widest band no wider than ``level`` (1 − 2τ ≤
+    level), or the median's twice when no pair does."""
+    median = quantiles.index(0.5)
+    pairs = [(i, j) for i, lo in enumerate(quantiles) for j, hi in enumerate(quantiles)
+             if lo < 0.5 and np.isclose(lo + hi, 1.0) and hi - lo <= level + 1e-9]  # fmt: skip
+    return min(pairs, key=lambda p: quantiles[p[0]]) if pairs else (median, median)
+
+
+@torch.no_grad()
+def base_bands(
+    model: RecurrentForecaster, inputs: torch.Tensor, last_price: torch.Tensor, forecast: np.ndarray, levels: tuple
+) -> Bands:
+    """Per interval level, the band conformal calibration widens: the point ``forecast`` (M, steps) itself, or for
+    a quantile model the learned quantiles of :func:`quantile_pair`, as offsets from the median added to the
+    (combined) forecast, at the horizons its primary network outputs; beyond them the point forecast."""
+    if not model.quantiles:
+        return point_bases(forecast, levels)
+    net = model.nets[model.primary]
+    x, _, ctx = model.normalizer.normalize(inputs, inputs.new_zeros(len(inputs), net.outputs), last_price)
+    q = net.quantiles(x)
+    prices = torch.stack([model.to_price(q[..., k], ctx) for k in range(q.shape[-1])], dim=-1).double().numpy()
+    offsets = prices - prices[..., net.median : net.median + 1]  # (M, outputs, quantiles)
+    reach = min(forecast.shape[1], net.outputs)
+    out = {}
+    for level in levels:
+        low, high = quantile_pair(model.quantiles, level)
+        lower, upper = forecast.copy(), forecast.copy()
+        lower[:, :reach] += offsets[:, :reach, low]
+        upper[:, :reach] += offsets[:, :reach, high]
+        out[level] = (lower, upper)
+    return out
+
+
 def validation_combination(
     model: RecurrentForecaster, datamodule: PriceDataModule, steps: int, shrink: bool, levels: tuple[float, ...] = ()
 ) -> tuple[Combination, Conformal | None]:
@@ -83,9 +118,10 @@ def validation_combination(
     validation period's origins only. The weights are fitted on the same residuals as the calibration: one
     number per horizon, a small optimism the test period's coverage shows."""
     windows, _, targets = datamodule.forecast_origins("val", steps)
-    paths = strategy_paths(model, windows, torch.as_tensor(targets.anchor, dtype=torch.float32), steps)
+    anchor = torch.as_tensor(targets.anchor, dtype=torch.float32)
+    paths = strategy_paths(model, windows, anchor, steps)
     combination = fit_combination(paths, targets.actual, targets.anchor, shrink)
     if not levels:
         return combination, None
     combined = combination.apply(paths, targets.anchor)
-    return combination, Conformal.fit(targets.actual, combined, tuple(levels))
+    return combination, Conformal.fit(targets.actual, base_bands(model, windows, anchor, combined, tuple(levels)))

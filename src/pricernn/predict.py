@@ -21,7 +21,7 @@ from pricernn.data.sources import MissingColumn
 from pricernn.errors import UserError, check
 from pricernn.evaluation.intervals import bands_from_checkpoint
 from pricernn.files import write_atomic
-from pricernn.forecasting import strategy_paths
+from pricernn.forecasting import base_bands, strategy_paths
 from pricernn.plots import forecast_figure, render
 
 log = logging.getLogger("pricernn")
@@ -150,7 +150,9 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     paths = strategy_paths(model, inputs, torch.tensor([last_price]), int(cfg.steps))
     prices = combination.apply(paths, np.array([last_price]))[0]
     # the bands as calibrated at training time (validation residuals; with ACI, its widths adapted over the test)
-    bands = bands_from_checkpoint(calibration, prices[None]) if calibration else {}
+    levels = tuple(float(level) for level in (calibration or {}).get("half_widths", {}))
+    bases = base_bands(model, inputs, torch.tensor([last_price]), prices[None], levels)
+    bands = bands_from_checkpoint(calibration, bases) if levels else {}
     bands = {level: (lower[0], upper[0]) for level, (lower, upper) in bands.items()}
     # the model's bars (and the calendar it was given, or data.calendar here): the next sessions, hours, months
     frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency

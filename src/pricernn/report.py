@@ -23,8 +23,8 @@ from pricernn.evaluation import (
     score_forecasts,
     trading_check,
 )
-from pricernn.evaluation.intervals import Conformal, random_walk_bands, score_intervals
-from pricernn.forecasting import scored_steps, strategy_paths
+from pricernn.evaluation.intervals import Bands, Conformal, random_walk_bands, score_intervals
+from pricernn.forecasting import base_bands, scored_steps, strategy_paths
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import equity_figure, fan_figure, horizon_figure, price_figure, spaced_origins
 
@@ -63,15 +63,15 @@ def build_report(
     ar = _fit_ar(levels[: datamodule.rows[0]])  # the training period alone
 
     # headline: the next step, from every test origin
-    next_step, origins_1, calls_1 = _forecasts(model, datamodule, combination, 1)
+    intervals = _Intervals(calibration, interval_method, aci_gamma, levels[: datamodule.rows[0]])
+    next_step, origins_1, calls_1, bases_1 = _forecasts(model, datamodule, combination, 1, intervals.levels)
     forecasts_1 = {"test": next_step, **_baselines(levels, origins_1.origin_rows, 1, ma_window, ar)}
     metrics = score_forecasts(
         origins_1.actual, forecasts_1, origins_1.anchor, scale, per_horizon=False, calls_from=calls_1
     )
     metrics["test/rmse_ratio_naive"] = metrics["test/rmse"] / metrics["naive/rmse"]
     metrics["test/shrink"] = combination.weight(0)
-    intervals = _Intervals(calibration, interval_method, aci_gamma, levels[: datamodule.rows[0]])
-    bands_1, _ = intervals.score(metrics, origins_1, next_step, per_horizon=False)
+    bands_1, _ = intervals.score(metrics, origins_1, bases_1, per_horizon=False)
     if ar is not None:
         metrics["ar/order"] = ar.order
     equity = None
@@ -86,11 +86,11 @@ def build_report(
 
     # multi-step: every horizon from every origin whose targets all lie in the test period
     steps = scored_steps(model, steps)
-    paths, multi, calls = _forecasts(model, datamodule, combination, steps)
+    paths, multi, calls, bases = _forecasts(model, datamodule, combination, steps, intervals.levels)
     forecasts = {"test": paths, **_baselines(levels, multi.origin_rows, steps, ma_window, ar)}
     metrics.update(score_forecasts(multi.actual, forecasts, multi.anchor, scale, per_horizon=True, calls_from=calls))
     metrics.update({f"test/h{h + 1}/shrink": combination.weight(h) for h in range(steps)})
-    bands, interval_state = intervals.score(metrics, multi, paths, per_horizon=True)
+    bands, interval_state = intervals.score(metrics, multi, bases, per_horizon=True)
     metrics["eval/steps"], metrics["eval/origins"] = steps, len(multi.anchor)
     if steps > 1:  # the longest horizon's headline, for sweeps that care about it
         metrics["test/rmse_ratio_naive_last_h"] = metrics[f"test/h{steps}/rmse"] / metrics[f"naive/h{steps}/rmse"]
@@ -143,14 +143,17 @@ class Origins:
 
 
 def _forecasts(
-    model: RecurrentForecaster, datamodule: PriceDataModule, combination: Combination, steps: int
-) -> tuple[np.ndarray, Origins, np.ndarray]:
+    model: RecurrentForecaster, datamodule: PriceDataModule, combination: Combination, steps: int, levels: tuple
+) -> tuple[np.ndarray, Origins, np.ndarray, Bands]:
     """From every test origin whose ``steps`` targets lie in the test period: the combined forecasts (M, steps),
-    the origins, and the calls (the chosen strategy's forecasts before any pull toward the last price)."""
+    the origins, the calls (the chosen strategy's forecasts before any pull toward the last price) and the base
+    bands the intervals at ``levels`` widen (pricernn.forecasting.base_bands)."""
     windows, rows, targets = datamodule.forecast_origins("test", steps)
-    paths = strategy_paths(model, windows, torch.as_tensor(targets.anchor, dtype=torch.float32), steps)
+    anchor = torch.as_tensor(targets.anchor, dtype=torch.float32)
+    paths = strategy_paths(model, windows, anchor, steps)
     origins = Origins(rows, targets.origin_dates, targets.target_dates, targets.anchor, targets.actual)
-    return combination.apply(paths, targets.anchor), origins, combination.unshrunk().apply(paths, targets.anchor)
+    combined, calls = combination.apply(paths, targets.anchor), combination.unshrunk().apply(paths, targets.anchor)
+    return combined, origins, calls, base_bands(model, windows, anchor, combined, levels)
 
 
 def _fit_ar(train_levels: np.ndarray) -> AutoRegression | None:
@@ -200,17 +203,21 @@ class _Intervals:
     def levels(self) -> tuple[float, ...]:
         return self.calibration.levels if self.calibration is not None else ()
 
-    def score(self, metrics: dict, origins: Origins, forecast: np.ndarray, per_horizon: bool) -> tuple[dict, dict]:
+    def score(self, metrics: dict, origins: Origins, bases: Bands, per_horizon: bool) -> tuple[dict, dict]:
         """Add the model's and the random walk's interval scores to ``metrics``; return the model's bands and the
         calibration to forecast with from here (a checkpoint's ``pricernn_intervals``)."""
         if self.calibration is None:
             return {}, {}
         if self.method == "aci":  # forecasts after the test period go on from the adapted widths
-            bands, final = self.calibration.adaptive_bands(origins.actual, forecast, self.gamma)
+            bands, final = self.calibration.adaptive_bands(origins.actual, bases, self.gamma)
             state = self.calibration.to_dict(final)
+        elif self.method == "quantile":  # the quantile model's own bands, uncalibrated
+            bands = bases
+            state = self.calibration.to_dict({level: np.zeros(lo.shape[1]) for level, (lo, _) in bases.items()})
         else:
-            bands, state = self.calibration.bands(forecast), self.calibration.to_dict()
-        walk = random_walk_bands(self.train_levels, origins.anchor, forecast.shape[1], self.levels)
+            bands, state = self.calibration.bands(bases), self.calibration.to_dict()
+        steps = origins.actual.shape[1]
+        walk = random_walk_bands(self.train_levels, origins.anchor, steps, self.levels)
         metrics.update(score_intervals(origins.actual, bands, "test", per_horizon))
         metrics.update(score_intervals(origins.actual, walk, "naive", per_horizon))
         return bands, state

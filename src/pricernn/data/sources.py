@@ -22,7 +22,7 @@ from pricernn.errors import UserError, check
 
 log = logging.getLogger("pricernn")
 
-EMBEDDED = {"sp500": "datasets/sp500.csv.gz"}
+EMBEDDED = {"sp500": "datasets/sp500.csv.gz", "sp500_stocks": "datasets/sp500_stocks.csv.gz"}
 DECIMALS = (".", ",")
 THOUSANDS = (",", ".", "'", " ", "")
 

@@ -2,9 +2,10 @@
 
 - :class:`Conformal`: split conformal prediction (Vovk, Gammerman & Shafer 2005; Lei et al. 2018, "Distribution-
   free predictive inference for regression", JASA 113) per horizon, from the validation period's residuals on the
-  scale the model works in: log(actual / forecast) for positive prices, price differences otherwise.
-- :func:`adaptive_bands`: adaptive conformal inference (Gibbs & Candès 2021, "Adaptive conformal inference under
-  distribution shift", NeurIPS), which moves each level's miscoverage rate as test targets are revealed.
+  scale the model works in: log(actual / forecast) for positive prices, price differences otherwise; around a
+  quantile model's band it is conformalized quantile regression (Romano, Patterson & Candès 2019).
+- :meth:`Conformal.adaptive_bands`: adaptive conformal inference (Gibbs & Candès 2021, "Adaptive conformal
+  inference under distribution shift", NeurIPS), which moves each level's miscoverage rate as test targets are revealed.
 - :func:`random_walk_bands`: the baseline, a random walk with the training period's log-return volatility and
   √h scaling.
 - :func:`score_intervals`: coverage, mean width (price units), the Winkler interval score (Winkler 1972, "A
@@ -23,16 +24,23 @@ from scipy.stats import norm
 log = logging.getLogger("pricernn")
 
 
-def _relative(positive: bool, actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
-    """Residuals on the model's scale: log(actual / forecast) for positive prices, else actual − forecast."""
-    return np.log(actual / forecast) if positive else actual - forecast
+Bands = dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper), each (M, steps), in prices
 
 
-def _band(positive: bool, forecast: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple:
-    """Residual quantiles ``lower``/``upper`` turned back into price bands around ``forecast``."""
+def _score(positive: bool, actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """How far ``actual`` lies outside the base band [lower, upper] (negative inside), on the model's scale: log
+    ratios for positive prices, else price differences (Romano, Patterson & Candès 2019, "Conformalized quantile
+    regression", NeurIPS, eq. 6). For a point forecast (lower = upper) it is the absolute residual."""
     if positive:
-        return forecast * np.exp(lower), forecast * np.exp(upper)
-    return forecast + lower, forecast + upper
+        return np.maximum(np.log(lower / actual), np.log(actual / upper))
+    return np.maximum(lower - actual, actual - upper)
+
+
+def _widen(positive: bool, lower: np.ndarray, upper: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The base band widened by ``q`` on the model's scale (narrowed where q < 0)."""
+    if positive:
+        return lower * np.exp(-q), upper * np.exp(q)
+    return lower - q, upper + q
 
 
 def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
@@ -45,46 +53,55 @@ def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
     return float(np.sort(scores)[rank - 1])
 
 
+def point_bases(forecast: np.ndarray, levels: tuple[float, ...]) -> Bands:
+    """Zero-width base bands at the point forecast: plain split conformal around it."""
+    return {level: (forecast, forecast) for level in levels}
+
+
 @dataclass(frozen=True)
 class Conformal:
-    """The validation period's absolute residuals per horizon, sorted (n, steps), on the model's scale
-    (``positive``: log ratios, else price differences): split-conformal bands ``forecast · exp(±q)`` at any
-    level, and the scores adaptive conformal inference starts from."""
+    """Per level, the validation period's conformity scores per horizon, sorted (n, steps): how far each target
+    lay outside its base band (the point forecast, or a quantile model's band: CQR). Split-conformal bands widen
+    the base by the scores' conformal quantile; adaptive conformal inference starts from the same scores.
+    ``positive``: scores are log ratios, else price differences."""
 
-    levels: tuple[float, ...]
-    scores: np.ndarray
+    scores: dict[float, np.ndarray]
     positive: bool
 
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return tuple(self.scores)
+
     @classmethod
-    def fit(cls, actual: np.ndarray, forecast: np.ndarray, levels: tuple[float, ...]) -> Conformal:
-        """Calibrate on validation targets ``actual`` and the model's forecasts of them (M, steps)."""
-        positive = bool((actual > 0).all() and (forecast > 0).all())
-        return cls(tuple(levels), np.sort(np.abs(_relative(positive, actual, forecast)), axis=0), positive)
+    def fit(cls, actual: np.ndarray, bases: Bands) -> Conformal:
+        """Calibrate on validation targets ``actual`` (M, steps) and each level's base band of them."""
+        positive = bool((actual > 0).all() and all((lo > 0).all() and (hi > 0).all() for lo, hi in bases.values()))
+        scores = {lv: np.sort(_score(positive, actual, lo, hi), axis=0) for lv, (lo, hi) in bases.items()}
+        return cls(scores, positive)
 
     def half_width(self, level: float) -> np.ndarray:
-        """Per horizon, the conformal quantile of the scores at ``level``, on the residual scale (steps,)."""
-        return np.array([conformal_quantile(self.scores[:, h], 1 - level) for h in range(self.scores.shape[1])])
+        """Per horizon, the conformal quantile of the level's scores, on the model's scale (steps,)."""
+        scores = self.scores[level]
+        return np.array([conformal_quantile(scores[:, h], 1 - level) for h in range(scores.shape[1])])
 
-    def bands(self, forecast: np.ndarray) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-        """Price bands (lower, upper), each like ``forecast`` (M, steps), per level."""
-        steps = forecast.shape[1]
+    def bands(self, bases: Bands) -> Bands:
+        """Price bands per level: each base band (M, steps) widened by its split-conformal quantile."""
         out = {}
-        for level in self.levels:
-            q = self.half_width(level)[:steps]
-            out[level] = _band(self.positive, forecast, -q, q)
+        for level, (lower, upper) in bases.items():
+            out[level] = _widen(self.positive, lower, upper, self.half_width(level)[: lower.shape[1]])
         return out
 
-    def adaptive_bands(self, actual: np.ndarray, forecast: np.ndarray, gamma: float) -> tuple[dict, dict]:
+    def adaptive_bands(self, actual: np.ndarray, bases: Bands, gamma: float) -> tuple[Bands, dict]:
         """Adaptive conformal inference (Gibbs & Candès 2021, eq. 2) over test origins in time order: per level
         and horizon h the miscoverage rate follows α_{t+1} = α_t + γ(α − err_t), err_t = 1 when a target fell
         outside its band. The target of origin t at horizon h is known only at t + h, so origin t's rate uses the
-        errors of origins up to t − h. The band is the (1 − α_t) conformal quantile of the validation scores;
+        errors of origins up to t − h. The widening is the (1 − α_t) conformal quantile of the validation scores;
         where α_t ≤ 0 (the paper's whole line) the largest score is used, so bands stay finite. Returns the bands
-        per level and, per level, the half-widths (steps,) reached at the last origin: the state to go on from."""
-        test_scores = np.abs(_relative(self.positive, actual, forecast))
-        n, (m, steps) = len(self.scores), forecast.shape
+        per level and, per level, the widenings (steps,) reached at the last origin: the state to go on from."""
         out, final = {}, {}
-        for level in self.levels:
+        for level, (lower, upper) in bases.items():
+            scores, test_scores = self.scores[level], _score(self.positive, actual, lower, upper)
+            n, (m, steps) = len(scores), lower.shape
             alpha, half = 1 - level, np.empty((m, steps))
             for h in range(steps):
                 rate = alpha
@@ -93,35 +110,35 @@ class Conformal:
                         s = t - h - 1
                         rate += gamma * (alpha - float(test_scores[s, h] > half[s, h]))
                     rank = min(max(int(np.ceil((n + 1) * (1 - rate))), 1), n)
-                    half[t, h] = self.scores[rank - 1, h]
-            out[level], final[level] = _band(self.positive, forecast, -half, half), half[-1]
+                    half[t, h] = scores[rank - 1, h]
+            out[level], final[level] = _widen(self.positive, lower, upper, half), half[-1]
         return out, final
 
     def to_dict(self, half_widths: dict[float, np.ndarray] | None = None) -> dict:
-        """Plain data for a checkpoint: the scale and each level's half-widths per horizon, the split-conformal
+        """Plain data for a checkpoint: the scale and each level's widening per horizon, the split-conformal
         ones unless ``half_widths`` (adaptive conformal's last state) are given."""
         widths = half_widths or {level: self.half_width(level) for level in self.levels}
         # forecasts get bands that widen with the horizon and nest by level; adaptive widths, each horizon's
         # tracked on its own, need not, so the smallest widths that do are kept
-        stored, floor = {}, 0.0
+        stored, floor = {}, -np.inf
         for level in sorted(widths):
             floor = np.maximum(np.maximum.accumulate(np.asarray(widths[level], dtype=float)), floor)
             stored[str(level)] = floor.tolist()
         return {"positive": self.positive, "half_widths": stored}
 
 
-def bands_from_checkpoint(state: dict, forecast: np.ndarray) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """The split-conformal bands a checkpoint's calibration (:meth:`Conformal.to_dict`) gives ``forecast``."""
-    steps = forecast.shape[1]
-    out = {}
-    for level, widths in state["half_widths"].items():
-        q = np.asarray(widths, dtype=float)
+def bands_from_checkpoint(state: dict, bases: Bands) -> Bands:
+    """The bands a checkpoint's calibration (:meth:`Conformal.to_dict`) gives the base bands ``bases``."""
+    out, calibrated = {}, 0
+    for level, (lower, upper) in bases.items():
+        q = np.asarray(state["half_widths"][str(level)], dtype=float)
+        steps, calibrated = lower.shape[1], len(q)
         if steps > len(q):  # beyond the calibrated horizons: the last one's width, grown like a random walk's
             q = np.r_[q, q[-1] * np.sqrt(np.arange(len(q) + 1, steps + 1) / len(q))]
-        out[float(level)] = _band(bool(state["positive"]), forecast, -q[:steps], q[:steps])
-    if steps > len(q := next(iter(state["half_widths"].values()))):
-        log.warning("intervals beyond step %d (the horizons calibrated at training) grow with √h from step %d's",
-                    len(q), len(q))  # fmt: skip
+        out[level] = _widen(bool(state["positive"]), lower, upper, q[:steps])
+    if bases and next(iter(bases.values()))[0].shape[1] > calibrated:
+        log.warning("intervals beyond step %d (the horizons calibrated at training) grow with √h from its width",
+                    calibrated)  # fmt: skip
     return out
 
 
@@ -135,8 +152,7 @@ def random_walk_bands(
     moves = np.diff(np.log(train_levels)) if positive else np.diff(train_levels)
     spread = np.std(moves, ddof=1) * np.sqrt(np.arange(1, steps + 1))
     center = np.repeat(anchor[:, None], steps, axis=1)
-    return {lv: _band(positive, center, -norm.ppf(0.5 + lv / 2) * spread, norm.ppf(0.5 + lv / 2) * spread)
-            for lv in levels}  # fmt: skip
+    return {lv: _widen(positive, center, center, norm.ppf(0.5 + lv / 2) * spread) for lv in levels}
 
 
 def pinball(y: np.ndarray, q: np.ndarray, tau: float) -> np.ndarray:

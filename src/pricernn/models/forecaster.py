@@ -19,19 +19,51 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 class Network(nn.Module):
-    """One recurrent network: window (B, W, F) → cell → last hidden state → linear head → ``outputs`` values."""
+    """One recurrent network: window (B, W, F) → cell → last hidden state → linear head → ``outputs`` values, or
+    with ``quantiles`` (sorted levels, the median among them) that many values per output, non-crossing."""
 
-    def __init__(self, cell: str, n_features: int, hidden_size: int, num_layers: int, dropout: float, outputs: int):
+    def __init__(
+        self,
+        cell: str,
+        n_features: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        outputs: int,
+        quantiles: tuple[float, ...] = (),
+    ):
         super().__init__()
         # torch applies dropout between stacked layers only; with one layer it would warn and do nothing
         self.rnn = CELLS[cell](
             n_features, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
         )
-        self.head = nn.Linear(hidden_size, outputs)
+        self.outputs, self.levels = outputs, tuple(quantiles)
+        self.median = self.levels.index(0.5) if self.levels else 0
+        self.head = nn.Linear(hidden_size, outputs * max(len(self.levels), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The point forecasts (B, outputs): the median of a quantile network."""
+        return self.quantiles(x)[..., self.median] if self.levels else self._head(x)
+
+    def quantiles(self, x: torch.Tensor) -> torch.Tensor:
+        """The quantile forecasts (B, outputs, len(levels)), ascending: each level above the median adds a
+        positive step (softplus) to the one below it, each below subtracts one, so quantiles never cross."""
+        raw = self._head(x).view(len(x), self.outputs, len(self.levels))
+        center = raw[..., self.median : self.median + 1]
+        above = center + torch.cumsum(nn.functional.softplus(raw[..., self.median + 1 :]), dim=-1)
+        below = center - torch.cumsum(nn.functional.softplus(raw[..., : self.median].flip(-1)), dim=-1)
+        return torch.cat([below.flip(-1), center, above], dim=-1)
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
         output, _ = self.rnn(x)
         return self.head(output[:, -1])
+
+
+def pinball_loss(pred: torch.Tensor, y: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+    """Per horizon, the mean pinball loss (Koenker & Bassett 1978) of quantile forecasts ``pred`` (B, H, Q) at
+    ``levels`` (Q,) for targets ``y`` (B, H): τ(y − q) where y ≥ q, (1 − τ)(q − y) otherwise. Returns (H,)."""
+    diff = y[..., None] - pred
+    return torch.maximum(levels * diff, (levels - 1) * diff).mean(dim=(0, 2))
 
 
 class RecurrentForecaster(pl.LightningModule):
@@ -59,10 +91,14 @@ class RecurrentForecaster(pl.LightningModule):
         transform: dict[str, Any] | None = None,
         strategy: str = "recursive",
         loss_weights: list[float] | None = None,
+        loss: str = "mse",
+        quantiles: list[float] | tuple[float, ...] = (0.1, 0.5, 0.9),
     ) -> None:
         super().__init__()
+        quantiles = [float(q) for q in quantiles]  # plain floats: checkpoints hold plain data (weights_only loads)
         options = {"cell": cell, "hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "lr": lr}
         options |= {"weight_decay": weight_decay, "optimizer": optimizer, "scheduler": scheduler, "strategy": strategy}
+        options |= {"loss": loss, "quantiles": quantiles}
         check_section(ModelConfig, "model", options)  # types and allowed values: pricernn.config
         self.save_hyperparameters(logger=False)
         # recursive: one network of ``horizon`` outputs (usually 1), fed its own forecasts beyond them; direct: one
@@ -72,14 +108,17 @@ class RecurrentForecaster(pl.LightningModule):
             {"recursive": horizon, "direct": horizon} if strategy != "auto" else {"recursive": 1, "direct": horizon}
         )
         kept = {"recursive": ("recursive",), "direct": ("direct",), "auto": ("recursive", "direct")}[strategy]
+        # a quantile model learns these levels of every output (pinball loss); the median is its point forecast
+        self.quantiles = tuple(sorted(quantiles)) if loss == "quantile" else ()
         self.nets = nn.ModuleDict(
-            {n: Network(cell, n_features, hidden_size, num_layers, dropout, outputs[n]) for n in kept}
+            {n: Network(cell, n_features, hidden_size, num_layers, dropout, outputs[n], self.quantiles) for n in kept}
         )
         self.primary = kept[0] if strategy != "direct" else "direct"  # what forward() and predict_step() use
         # per-horizon weights of the loss, each horizon's naive error variance on the training data inverted and
         # scaled to a mean of 1, so long, noisy horizons do not drown the short ones (PriceDataModule.loss_weights)
         weights = torch.tensor(loss_weights or [1.0] * horizon, dtype=torch.float32)
         self.register_buffer("loss_weights", weights, persistent=False)
+        self.register_buffer("taus", torch.tensor(self.quantiles, dtype=torch.float32), persistent=False)
         self.loss_fn = nn.MSELoss()
         self.normalizer = Normalizer.from_dict(transform["normalizer"]) if transform else None
         self.val_rmse, self.val_mae = MeanSquaredError(squared=False), MeanAbsoluteError()
@@ -100,9 +139,15 @@ class RecurrentForecaster(pl.LightningModule):
         return self.nets[net or self.primary](x)
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The sum over the networks of each one's mean squared error over its horizons, weighted per horizon."""
+        """The sum over the networks of each one's mean squared error (or pinball loss, for a quantile model) over
+        its horizons, weighted per horizon."""
         total = x.new_zeros(())
         for network in self.nets.values():
+            if self.quantiles:
+                k = network.outputs
+                per_horizon = pinball_loss(network.quantiles(x), y[:, :k], self.taus)
+                total = total + per_horizon @ (self.loss_weights[:k] / self.loss_weights[:k].mean()) / k
+                continue
             pred = network(x)
             k = pred.shape[1]
             if k == 1:  # one horizon: plain MSE (the weights are a constant then)
