@@ -175,7 +175,15 @@ class PredictConfig:
     history: int = rule(min=1)
 
 
-SCHEMAS = {"train": TrainConfig, "backtest": BacktestConfig, "predict": PredictConfig}
+@dataclass
+class CollectConfig:
+    tickers: list[str] = rule()
+    start: str = rule()
+    end: str | None = rule()
+    out: str = rule()
+
+
+SCHEMAS = {"train": TrainConfig, "backtest": BacktestConfig, "predict": PredictConfig, "collect": CollectConfig}
 
 _EXPECTED = {
     int: "a whole number",
