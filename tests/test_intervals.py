@@ -1,5 +1,7 @@
 """Prediction intervals against known answers: hand-computed scores, and coverage on generated random walks."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -140,3 +142,22 @@ def test_a_quantile_model_reports_its_own_bands_and_predict_writes_them(compose_
     forecast = forecast_history(predict_cfg, tmp_path / "forecast").frame
     assert list(forecast.columns[:5]) == ["date", "step", "predicted", "lower_80", "upper_80"]
     assert ((forecast["lower_80"] < forecast["predicted"]) & (forecast["predicted"] < forecast["upper_80"])).all()
+
+
+def test_nothing_fitted_for_the_intervals_sees_the_test_period(compose_cfg, tmp_path, sp500):
+    # the same history twice, the second with its test period's prices moved: the calibration stays the same
+    from pricernn.training import train
+
+    prices = sp500[["Close"]].iloc[:1500].reset_index().rename(columns={"date": "Date"})
+    changed = prices.copy()
+    changed.loc[1300:, "Close"] *= np.linspace(1.0, 1.5, len(changed) - 1300)  # rows 1275+ are the test period
+    stored = []
+    for name, frame in (("same", prices), ("changed", changed)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        run = ["data=csv", f"data.path={tmp_path / f'{name}.csv'}", "debug=tiny", "data.window=10"]
+        train(compose_cfg(*run, "evaluation.interval_method=conformal"), tmp_path / name)
+        stored.append(torch.load(tmp_path / name / "checkpoints" / "best.ckpt", weights_only=True))
+        split = json.loads((tmp_path / name / "metrics.json").read_text())["split_dates"]
+        assert split["test"][0] <= str(frame["Date"].iloc[1300])[:10]  # every changed price lies in the test period
+    assert stored[0]["pricernn_intervals"] == stored[1]["pricernn_intervals"]
+    assert stored[0]["pricernn_intervals"]["half_widths"]["0.8"][0] > 0
