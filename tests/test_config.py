@@ -24,6 +24,15 @@ from pricernn.config import validate
             ["model.loss=quantile", "model.quantiles=[0.1,0.9]"],
             "model.quantiles=[0.1,0.9] must be distinct levels between 0 and 1 with 0.5 among them",
         ),
+        (
+            [
+                "model.loss=quantile",
+                "model.strategy=direct",
+                "data.target_transform=log_return",
+                "data.scaler=standard",
+            ],
+            "model.loss=quantile with data.target_transform=log_return learns each step's return quantiles",
+        ),
         (["evaluation.intervals=[0.8,1.2]"], "evaluation.intervals=[0.8,1.2] must be distinct levels between 0 and 1"),
         (
             ["evaluation.interval_method=quantile"],

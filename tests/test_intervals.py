@@ -22,6 +22,7 @@ def test_conformal_quantile_is_the_finite_sample_rank():
     assert conformal_quantile(scores, 0.2) == 16.0
     assert conformal_quantile(scores, 0.05) == 19.0
     assert conformal_quantile(scores[:9], 0.05) == 9.0  # too few scores for the rank: the largest
+    assert conformal_quantile(np.arange(1.0, 21.0), 0.2) == 17.0  # n = 20: ⌈21 × 0.8⌉ = 17, not ⌈20 × 0.8⌉ = 16
 
 
 def test_pinball_and_winkler_by_hand():
@@ -161,3 +162,47 @@ def test_nothing_fitted_for_the_intervals_sees_the_test_period(compose_cfg, tmp_
         assert split["test"][0] <= str(frame["Date"].iloc[1300])[:10]  # every changed price lies in the test period
     assert stored[0]["pricernn_intervals"] == stored[1]["pricernn_intervals"]
     assert stored[0]["pricernn_intervals"]["half_widths"]["0.8"][0] > 0
+
+
+def test_adaptive_rates_move_only_on_targets_already_known_by_hand():
+    # validation scores 0.01 .. 0.09 at both horizons; every test target misses by far; α = 0.2, γ = 0.1
+    calibration = Conformal({0.8: np.tile(np.arange(1, 10)[:, None] / 100, (1, 2))}, positive=True)
+    forecast = np.full((4, 2), 100.0)
+    actual = forecast * np.exp(1.0)
+    _, final = calibration.adaptive_bands(actual, point_bases(forecast, (0.8,)), gamma=0.1)
+    bands, _ = calibration.adaptive_bands(actual, point_bases(forecast, (0.8,)), gamma=0.1)
+    half = np.log(bands[0.8][1] / forecast)
+    # h = 1: origin t knows the target of origin t − 1 (α 0.2, 0.12, 0.04, −0.04 → ranks 8, 9, 9, 9);
+    # h = 2: only that of origin t − 2 (α 0.2, 0.2, 0.12, 0.04): a look-ahead would widen origin 1 already
+    np.testing.assert_allclose(half[:, 0], [0.08, 0.09, 0.09, 0.09])
+    np.testing.assert_allclose(half[:, 1], [0.08, 0.08, 0.09, 0.09])
+    np.testing.assert_allclose(final[0.8], [0.09, 0.09])
+
+
+def test_adaptive_rate_below_zero_counts_as_covered_so_bands_narrow_again_after_a_storm():
+    # Gibbs & Candès: where α_t ≤ 0 the set is the whole line, which covers; a storm cannot push α_t far below 0
+    scores = np.sort(np.random.default_rng(1).normal(0, 0.01, 2_000) ** 2)[:, None] ** 0.5
+    calibration = Conformal({0.8: scores}, positive=True)
+    steps = np.r_[np.random.default_rng(2).normal(0, 0.05, 1_000), np.random.default_rng(3).normal(0, 0.01, 1_000)]
+    forecast = np.full((2_000, 1), 100.0)
+    bands, _ = calibration.adaptive_bands(forecast * np.exp(steps[:, None]), point_bases(forecast, (0.8,)), 0.005)
+    calm = slice(1_300, None)  # a few hundred steps after the storm ended
+    inside = (forecast * np.exp(steps[:, None]) <= bands[0.8][1]) & (forecast * np.exp(steps[:, None]) >= bands[0.8][0])
+    assert inside[calm].mean() < 0.9  # narrowed again (without the rule it stays at the widest band, ~99.9 %)
+
+
+def test_bands_beyond_the_calibrated_horizons_stay_ordered_and_widen():
+    # a quantile model's base band with a negative correction (its learned band was too wide), then point forecasts
+    state = {"positive": True, "half_widths": {"0.8": [-0.01, -0.01]}}
+    forecast = np.full((1, 4), 100.0)
+    lower, upper = forecast.copy(), forecast.copy()
+    lower[:, :2], upper[:, :2] = 95.0, 105.0  # learned band at the first two horizons
+    ((low, high),) = bands_from_checkpoint(state, {0.8: (lower, upper)}).values()
+    width = (high - low)[0]
+    assert (low < forecast).all() and (forecast < high).all() and (np.diff(width) >= 0).all() and width[3] > width[1]
+
+
+def test_no_bands_where_log_ratio_calibration_meets_prices_that_are_not_positive(caplog):
+    state = {"positive": True, "half_widths": {"0.8": [0.01]}}
+    assert bands_from_checkpoint(state, point_bases(np.array([[-3.0]]), (0.8,))) == {}
+    assert "no intervals" in caplog.text

@@ -211,6 +211,14 @@ def validate(cfg: DictConfig, schema: type = TrainConfig) -> DictConfig:
     _check_data(typed.get("data"))
     if typed.get("model") is not None:
         _check_model(typed.model)
+        data = typed.get("data")
+        several = typed.model.strategy != "recursive" or (data is not None and data.horizon > 1)
+        check(
+            not (typed.model.loss == "quantile" and several and data is not None
+                 and data.target_transform == "log_return"),
+            "model.loss=quantile with data.target_transform=log_return learns each step's return quantiles, and "
+            "their sum is not a quantile of the summed return: for several outputs use data.target_transform=price",
+        )  # fmt: skip
     if typed.get("evaluation") is not None:
         levels = list(typed.evaluation.intervals)
         check(

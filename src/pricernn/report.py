@@ -208,6 +208,11 @@ class _Intervals:
         calibration to forecast with from here (a checkpoint's ``pricernn_intervals``)."""
         if self.calibration is None:
             return {}, {}
+        values = [origins.actual, *(b for band in bases.values() for b in band)]
+        if self.calibration.positive and not all((v > 0).all() for v in values):
+            log.warning("no intervals: they were calibrated on log ratios of positive prices, and the test period "
+                        "has prices that are not positive")  # fmt: skip
+            return {}, {}
         if self.method == "aci":  # forecasts after the test period go on from the adapted widths
             bands, final = self.calibration.adaptive_bands(origins.actual, bases, self.gamma)
             state = self.calibration.to_dict(final)

@@ -91,7 +91,8 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day")
                 + _cell(metrics.get(f"test/h{h}/shrink"), ".2f", 6)
             )
         rows.append(f"h={steps}: {verdict(metrics, prefix=f'h{steps}/')}")
-    rows += [_interval_line(metrics, h) for h in sorted({1, steps}) if f"test/h{h}/coverage_80" in metrics]
+    rows += [_interval_line(metrics, h) for h in sorted({1, steps}) if any(k.startswith(f"test/h{h}/coverage_")
+                                                                           for k in metrics)]  # fmt: skip
     return "\n".join(rows)
 
 

@@ -96,21 +96,24 @@ class Conformal:
         and horizon h the miscoverage rate follows α_{t+1} = α_t + γ(α − err_t), err_t = 1 when a target fell
         outside its band. The target of origin t at horizon h is known only at t + h, so origin t's rate uses the
         errors of origins up to t − h. The widening is the (1 − α_t) conformal quantile of the validation scores;
-        where α_t ≤ 0 (the paper's whole line) the largest score is used, so bands stay finite. Returns the bands
-        per level and, per level, the widenings (steps,) reached at the last origin: the state to go on from."""
+        where α_t ≤ 0 the paper's set is the whole line, which covers (err_t = 0, so α_t stays above −γ); its
+        band here is the largest score, so bands stay finite; where α_t ≥ 1 the paper's set is empty (err_t = 1).
+        Returns the bands per level and, per level, the widenings (steps,) reached at the last origin: the state
+        to go on from."""
         out, final = {}, {}
         for level, (lower, upper) in bases.items():
             scores, test_scores = self.scores[level], _score(self.positive, actual, lower, upper)
             n, (m, steps) = len(scores), lower.shape
-            alpha, half = 1 - level, np.empty((m, steps))
+            alpha, half, rates = 1 - level, np.empty((m, steps)), np.empty((m, steps))
             for h in range(steps):
                 rate = alpha
                 for t in range(m):
                     if t > h:  # origin t − h − 1's target at horizon h + 1 is known at origin t
                         s = t - h - 1
-                        rate += gamma * (alpha - float(test_scores[s, h] > half[s, h]))
+                        missed = rates[s, h] >= 1 or (rates[s, h] > 0 and test_scores[s, h] > half[s, h])
+                        rate += gamma * (alpha - float(missed))
                     rank = min(max(int(np.ceil((n + 1) * (1 - rate))), 1), n)
-                    half[t, h] = scores[rank - 1, h]
+                    rates[t, h], half[t, h] = rate, scores[rank - 1, h]
             out[level], final[level] = _widen(self.positive, lower, upper, half), half[-1]
         return out, final
 
@@ -128,16 +131,39 @@ class Conformal:
 
 
 def bands_from_checkpoint(state: dict, bases: Bands) -> Bands:
-    """The bands a checkpoint's calibration (:meth:`Conformal.to_dict`) gives the base bands ``bases``."""
+    """The bands a checkpoint's calibration (:meth:`Conformal.to_dict`) gives the base bands ``bases``; beyond the
+    horizons calibrated at training, the last calibrated band's distances from its forecast, grown with √h (a
+    random walk's rate), around the (point) forecast. None where the calibration is on log ratios and a base is not
+    positive (said once): it does not apply there."""
+    positive = bool(state["positive"])
+    if positive and not all((lo > 0).all() and (hi > 0).all() for lo, hi in bases.values()):
+        log.warning("no intervals: the calibration is on log ratios of positive prices, and this forecast is not")
+        return {}
     out, calibrated = {}, 0
     for level, (lower, upper) in bases.items():
         q = np.asarray(state["half_widths"][str(level)], dtype=float)
-        steps, calibrated = lower.shape[1], len(q)
-        if steps > len(q):  # beyond the calibrated horizons: the last one's width, grown like a random walk's
-            q = np.r_[q, q[-1] * np.sqrt(np.arange(len(q) + 1, steps + 1) / len(q))]
-        out[level] = _widen(bool(state["positive"]), lower, upper, q[:steps])
+        calibrated = min(len(q), lower.shape[1])
+        low, high = _widen(positive, lower[:, :calibrated], upper[:, :calibrated], q[:calibrated])
+        extra = lower.shape[1] - calibrated
+        if extra > 0:  # lower == upper there: the point forecast; the last calibrated base's middle is its like
+            center, edges = (
+                lower[:, calibrated:],
+                (lower[:, calibrated - 1 : calibrated], upper[:, calibrated - 1 :][:, :1]),
+            )
+            last = np.sqrt(edges[0] * edges[1]) if positive else (edges[0] + edges[1]) / 2
+            grow = np.sqrt(np.arange(calibrated + 1, calibrated + extra + 1) / calibrated)
+            if positive:
+                down, up = np.log(last / low[:, -1:]), np.log(high[:, -1:] / last)
+                low, high = (
+                    np.hstack([low, center * np.exp(-down * grow)]),
+                    np.hstack([high, center * np.exp(up * grow)]),
+                )
+            else:
+                down, up = last - low[:, -1:], high[:, -1:] - last
+                low, high = np.hstack([low, center - down * grow]), np.hstack([high, center + up * grow])
+        out[level] = (low, high)
     if bases and next(iter(bases.values()))[0].shape[1] > calibrated:
-        log.warning("intervals beyond step %d (the horizons calibrated at training) grow with √h from its width",
+        log.warning("intervals beyond step %d (the horizons calibrated at training) grow with √h from its band",
                     calibrated)  # fmt: skip
     return out
 
