@@ -19,8 +19,9 @@ def yahoo_frame(tickers: list[str], start: str, end: str | None, failed=(), flat
     end (exclusive), columns (Price, Ticker) sorted by price name; a failed ticker's columns are all NaN."""
     days = pd.bdate_range(start, pd.Timestamp(end or "2024-01-12") - pd.Timedelta(days=1), name="Date")
     frames = {}
-    for k, ticker in enumerate(tickers):
-        close = 100 + 10 * k + np.arange(len(days), dtype=float)
+    for ticker in tickers:
+        k = ["AAPL", "MSFT", "KO", "^GSPC"].index(ticker) if ticker in ("AAPL", "MSFT", "KO", "^GSPC") else 4
+        close = 100 + 10 * k + np.asarray((days - pd.Timestamp("2024-01-02")).days, dtype=float)  # set by the date
         one = pd.DataFrame({"Open": close - 0.5, "High": close + 1, "Low": close - 1, "Close": close,
                             "Adj Close": close * 0.98, "Volume": 1e6 + k}, index=days)  # fmt: skip
         frames[ticker] = one.iloc[:0].reindex(days) if ticker in failed else one
@@ -54,7 +55,7 @@ def test_a_long_file_of_every_ticker_that_returned_prices_and_one_line_for_the_o
     # the training config reads the file it wrote
     aapl = load_prices(out, date_column="date", symbol_column="symbol", symbol="AAPL", target="close")
     assert list(aapl.index) == list(pd.bdate_range("2024-01-02", "2024-01-05"))
-    assert aapl["close"].tolist() == [100.0, 101.0, 102.0, 103.0]
+    assert aapl["close"].tolist() == [100.0, 101.0, 102.0, 103.0]  # 2024-01-02 .. 05
 
 
 def test_one_ticker_in_a_flat_frame_reads_the_same(tmp_path):
@@ -62,20 +63,50 @@ def test_one_ticker_in_a_flat_frame_reads_the_same(tmp_path):
     nested = yahoo_frame(["MSFT"], "2024-01-02", "2024-01-06")
     a, missing = collecting.to_long(flat, ["MSFT"])
     b, _ = collecting.to_long(nested, ["MSFT"])
-    assert not missing and a.equals(b) and len(a) == 4 and a["adj close"].iloc[0] == pytest.approx(98.0)
+    assert not missing and a.equals(b) and len(a) == 4 and a["adj close"].iloc[0] == pytest.approx(110 * 0.98)
 
 
-def test_a_second_call_fetches_only_the_days_after_the_last_stored_one(downloads, tmp_path):
+def test_a_second_call_fetches_only_the_days_from_the_last_stored_one(downloads, tmp_path):
     out = tmp_path / "prices.csv"
     collecting.collect(["AAPL", "MSFT"], "2024-01-02", out, end="2024-01-06")
-    # a week later, with a new ticker: stored tickers from the day after their last bar, the new one from start
+    # a week later, with a new ticker: stored tickers from their last stored bar (the overlap checks it), the new
+    # one from start
     rows = collecting.collect(["AAPL", "MSFT", "KO"], "2024-01-02", out, end="2024-01-13")
-    assert downloads[1:] == [(["KO"], "2024-01-02", "2024-01-13"), (["AAPL", "MSFT"], "2024-01-06", "2024-01-13")]
+    assert downloads[1:] == [(["KO"], "2024-01-02", "2024-01-13"), (["AAPL", "MSFT"], "2024-01-05", "2024-01-13")]
     assert rows.groupby("symbol").size().to_dict() == {"AAPL": 9, "KO": 9, "MSFT": 9}
     assert not rows.duplicated(["date", "symbol"]).any() and rows.equals(collecting.read_stored(out))
-    # up to date: nothing is fetched again, nothing changes
+    # up to date: only the last stored day is fetched again, and nothing changes
     again = collecting.collect(["AAPL", "MSFT", "KO"], "2024-01-02", out, end="2024-01-13")
-    assert len(downloads) == 3 and again.equals(rows)
+    assert downloads[3:] == [(["AAPL", "MSFT", "KO"], "2024-01-12", "2024-01-13")] and again.equals(rows)
+
+
+def test_a_history_yahoo_re_adjusted_since_is_fetched_again_whole(monkeypatch, tmp_path):
+    calls = []
+
+    def fake(tickers, start, end, dividend=False):
+        calls.append((list(tickers), start))
+        frame = yahoo_frame(list(tickers), start, end)
+        if len(calls) > 1:  # a dividend since the first download: Yahoo scales every adjusted close by 0.99
+            frame.loc[:, ("Adj Close", slice(None))] *= 0.99
+        return frame
+
+    monkeypatch.setattr(collecting, "_download", fake)
+    out = tmp_path / "prices.csv"
+    collecting.collect(["AAPL"], "2024-01-02", out, end="2024-01-06")
+    rows = collecting.collect(["AAPL"], "2024-01-02", out, end="2024-01-13")
+    assert calls == [(["AAPL"], "2024-01-02"), (["AAPL"], "2024-01-05"), (["AAPL"], "2024-01-02")]
+    # one adjusted series, not two scales stitched together
+    assert rows["adj close"].to_numpy() == pytest.approx(rows["close"].to_numpy() * 0.98 * 0.99)
+
+
+def test_an_update_that_fetches_nothing_fails_and_keeps_the_file(monkeypatch, downloads, tmp_path):
+    out = tmp_path / "prices.csv"
+    collecting.collect(["AAPL"], "2024-01-02", out, end="2024-01-06")
+    before = out.read_bytes()
+    monkeypatch.setattr(collecting, "_download", lambda t, s, e: yahoo_frame(t, s, e, failed=set(t)))  # offline
+    with pytest.raises(UserError, match=r"no data for any of AAPL .* left as it was"):
+        collecting.collect(["AAPL"], "2024-01-02", out, end="2024-01-13")
+    assert out.read_bytes() == before
 
 
 def test_tickers_that_all_return_nothing_are_an_error_and_nothing_is_written(monkeypatch, tmp_path):

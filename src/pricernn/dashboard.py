@@ -26,20 +26,21 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from pricernn.config import CELLS, SCALERS, STRATEGIES, TARGET_TRANSFORMS
+from pricernn.config import CELLS, INTERVAL_METHODS, LOSSES, SCALERS, STRATEGIES, TARGET_TRANSFORMS
 
 # The values a sweep varies, shown as HParams columns.
 HPARAM_KEYS = {
     "model": ("cell", "hidden_size", "num_layers", "dropout", "lr", "strategy", "loss"),
-    "data": ("window", "batch_size", "scaler", "target_transform", "horizon"),
+    "data": ("target", "window", "batch_size", "scaler", "target_transform", "horizon"),
     "trainer": ("max_epochs",),
+    "evaluation": ("interval_method",),
 }
 # TensorBoard shows five HParams columns and five metrics at first, the hparams marked "differs" first, each group
 # by name. The five a sweep over this product's core questions varies are marked, so they are the ones on screen;
 # whether values really differ is unknowable when a run starts (and the experiment is read from one run for all).
 SHOWN_HPARAMS = ("data.window", "model.cell", "model.hidden_size", "model.lr", "model.num_layers")
-CHOICES = {"model.cell": CELLS, "model.strategy": STRATEGIES, "data.scaler": SCALERS,
-           "data.target_transform": TARGET_TRANSFORMS}  # fmt: skip
+CHOICES = {"model.cell": CELLS, "model.strategy": STRATEGIES, "data.scaler": SCALERS, "model.loss": LOSSES,
+           "data.target_transform": TARGET_TRANSFORMS, "evaluation.interval_method": INTERVAL_METHODS}  # fmt: skip
 # The HParams metrics, the first five on screen: price units and the tests that say whether a difference is real.
 HPARAM_METRICS = (
     "test/rmse",
@@ -111,9 +112,13 @@ REPORT_SUFFIX, STATUS_SUFFIX = ".report", ".status"
 
 
 def dataset_name(cfg: DictConfig) -> str:
-    """The data a run learned, as a short name: the file's stem, and the symbol where a file holds several."""
+    """The data a run learned, as a short name: the file's stem, and the symbol where a long file holds several
+    series, or the target column where it is not Close (a wide file of one column per stock: sp500_stocks-AAPL)."""
     data = cfg.data
-    return Path(str(data.path)).name.split(".")[0] + (f"-{data.symbol}" if data.get("symbol") else "")
+    stem = Path(str(data.path)).name.split(".")[0]
+    if data.get("symbol"):
+        return f"{stem}-{data.symbol}"
+    return stem if str(data.target) == "Close" else f"{stem}-{data.target}"
 
 
 def curated_hparams(cfg: DictConfig) -> dict[str, Any]:

@@ -52,9 +52,10 @@ def _cell(value: float | None, fmt: str, width: int) -> str:
     return f"{'–':>{width}}" if value is None or not np.isfinite(value) else f"{value:{fmt}}".rjust(width)
 
 
-def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day") -> str:
+def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day", intervals: str = "") -> str:
     """The lines a user reads after a run: model beside the baselines in price units, and what the tests say;
-    ``bar`` names one bar ("day", "hour", "month": pricernn.data.frequency.bar_word)."""
+    ``bar`` names one bar ("day", "hour", "month": pricernn.data.frequency.bar_word); ``intervals`` names how the
+    prediction intervals were made."""
     names = {k: v for k, v in NAMES.items() if f"{k}/rmse" in metrics}
     if "ar/order" in metrics:  # the order AIC chose on the training period
         names["ar"] = f"AR({int(metrics['ar/order'])})"
@@ -91,21 +92,24 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day")
                 + _cell(metrics.get(f"test/h{h}/shrink"), ".2f", 6)
             )
         rows.append(f"h={steps}: {verdict(metrics, prefix=f'h{steps}/')}")
-    rows += [_interval_line(metrics, h) for h in sorted({1, steps}) if any(k.startswith(f"test/h{h}/coverage_")
-                                                                           for k in metrics)]  # fmt: skip
+    rows += [_interval_line(metrics, h, intervals) for h in sorted({1, steps})
+             if any(k.startswith(f"test/h{h}/coverage_") for k in metrics)]  # fmt: skip
     return "\n".join(rows)
 
 
-def _interval_line(metrics: dict, h: int) -> str:
-    """How the prediction intervals at horizon ``h`` did on the test targets, beside a random walk's."""
+def _interval_line(metrics: dict, h: int, method: str) -> str:
+    """How the prediction intervals at horizon ``h`` did on the test targets (coverage, mean width in price units,
+    Winkler score: lower is better), beside a random walk's bands."""
     levels = sorted(int(k.rsplit("_", 1)[1]) for k in metrics if k.startswith(f"test/h{h}/coverage_"))
-    parts = [
-        f"{lv} % cover {100 * metrics[f'test/h{h}/coverage_{lv}']:.1f} % (random walk "
-        f"{100 * metrics[f'naive/h{h}/coverage_{lv}']:.1f} %), mean width {metrics[f'test/h{h}/width_{lv}']:.4g} "
-        f"({metrics[f'naive/h{h}/width_{lv}']:.4g})"
-        for lv in levels
-    ]
-    return f"intervals at h={h}: " + "; ".join(parts)
+
+    def scores(name: str) -> str:
+        return "; ".join(
+            f"{lv} % cover {100 * metrics[f'{name}/h{h}/coverage_{lv}']:.1f} %, width "
+            f"{metrics[f'{name}/h{h}/width_{lv}']:#.4g}, Winkler {metrics[f'{name}/h{h}/winkler_{lv}']:#.4g}"
+            for lv in levels
+        )
+
+    return f"intervals at h={h} ({method}): {scores('test')} | random walk: {scores('naive')}"
 
 
 def _trading_line(metrics: dict) -> str:
@@ -122,3 +126,11 @@ def _trading_line(metrics: dict) -> str:
         f"drawdown {100 * t['max_drawdown']:.0f} %; buy-and-hold: {100 * b['annual_return']:+.1f} % a year, Sharpe "
         f"{b['sharpe']:.2f}, max drawdown {100 * b['max_drawdown']:.0f} %; {edge} (p {t['vs_hold_pvalue']:.3g})"
     )
+
+
+def interval_label(method: str, loss: str) -> str:
+    """How the intervals were made, in words: the method, and whether it calibrates a quantile model's bands."""
+    if method == "quantile":
+        return "learned quantiles, uncalibrated"
+    name = {"aci": "adaptive conformal, ACI", "conformal": "split conformal"}[method]
+    return f"{name}, around learned quantiles (CQR)" if loss == "quantile" else name

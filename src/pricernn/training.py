@@ -35,7 +35,7 @@ from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
 from pricernn.report import NAMES, build_report
 from pricernn.resume import Interrupted, interrupted
-from pricernn.summary import summary
+from pricernn.summary import interval_label, summary
 
 log = logging.getLogger("pricernn")
 
@@ -213,7 +213,8 @@ def _fit_and_report(
             "threads": torch.get_num_threads(),
         }
     )
-    text = summary(metrics, datamodule.split_dates["test"], datamodule.target, bar_word(datamodule.frequency))
+    text = summary(metrics, datamodule.split_dates["test"], datamodule.target, bar_word(datamodule.frequency),
+                   interval_label(cfg.evaluation.interval_method, cfg.model.loss))  # fmt: skip
     images = {f"test/{k.removeprefix('test_')}": render(f, run_dir / f"{k}.png") for k, f in report.figures.items()}
     texts = report_texts(metrics, report.horizons, text, {k: v for k, v in NAMES.items() if f"{k}/rmse" in metrics})
     log_dir = trainer.logger.log_dir

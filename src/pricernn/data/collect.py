@@ -29,6 +29,7 @@ def _download(tickers: list[str], start: str, end: str | None) -> pd.DataFrame:
         import yfinance
     except ImportError:
         raise UserError("collecting prices needs yfinance: pip install -e '.[collect]'") from None
+    logging.getLogger("yfinance").setLevel(logging.CRITICAL)  # its per-ticker errors: collect() names them once
     with warnings.catch_warnings():  # pandas deprecations inside yfinance: not the user's business
         warnings.filterwarnings("ignore", module=r"yfinance\b")
         return yfinance.download(
@@ -71,29 +72,46 @@ def read_stored(path: Path) -> pd.DataFrame:
 
 
 def collect(tickers: Sequence[str], start: str, out: str | Path, end: str | None = None) -> pd.DataFrame:
-    """Download ``tickers`` from ``start`` (to yfinance's exclusive ``end``) into the long file ``out``; tickers
-    already in it are fetched from the day after their last stored date only. Rows are unique per (date,
-    symbol), newest download winning; the file is written whole or not at all. Returns the whole file's rows."""
+    """Download ``tickers`` from ``start`` (to yfinance's exclusive ``end``) into the long file ``out``. A ticker
+    already stored is fetched from its last stored day on: that day must come back with the same adjusted close,
+    else Yahoo has re-adjusted the history (a dividend or split since) and the ticker is fetched again from
+    ``start``. Rows are unique per (date, symbol), the newest download winning; the file is written whole or not
+    at all. A ticker that returns nothing is named; when none returns anything, nothing is written (exit 2).
+    Returns the whole file's rows."""
     tickers = list(dict.fromkeys(str(t).strip() for t in tickers if str(t).strip()))
-    check(tickers, "tickers is empty: give tickers=[AAPL,MSFT]")
+    check(tickers, 'tickers is empty: give tickers=[AAPL,MSFT] (quote a ticker with ^ or =: "^GSPC")')
     out = Path(out)
+    check(out.suffix in (".parquet", ".csv"), f"out={out}: give a .parquet or .csv file")
     stored = read_stored(out)
     last = stored.groupby("symbol")["date"].max() if len(stored) else pd.Series(dtype="datetime64[ns]")
-    starts = {t: (last[t] + pd.Timedelta(days=1)).strftime("%Y-%m-%d") if t in last else start for t in tickers}
-    fresh, missing = [], []
+    starts = {t: last[t].strftime("%Y-%m-%d") if t in last else start for t in tickers}
+    fresh, failed, again = [], [], []
     for begin in sorted(set(starts.values())):
         group = [t for t in tickers if starts[t] == begin]
         if end is not None and pd.Timestamp(begin) >= pd.Timestamp(end):
-            continue  # up to date
+            continue  # nothing before the end that is not stored already
         rows, absent = to_long(_download(group, begin, end), group)
+        failed += absent
+        for ticker in set(group) & set(last.index) - set(absent):
+            if _readjusted(stored, rows, ticker, last[ticker]):
+                again.append(ticker)
+                rows = rows[rows["symbol"] != ticker]
         fresh.append(rows)
-        missing += [t for t in absent if t not in last]  # a stored ticker with no new day is up to date
+    if again:  # the stored history no longer matches Yahoo's adjusted closes: replace it
+        log.info("%s: re-adjusted by Yahoo since the last update (a dividend or split): fetched again from %s",
+                 ", ".join(again), start)  # fmt: skip
+        rows, absent = to_long(_download(again, start, end), again)
+        failed += absent
+        stored = stored[~stored["symbol"].isin(set(again) - set(absent))]
+        fresh.append(rows)
     check(
-        len(missing) < len(tickers) or len(stored),
-        f"no data for any of {', '.join(tickers)} (not tickers, nothing from {start}, or no network): nothing written",
+        len(failed) < len(tickers),
+        f"no data for any of {', '.join(tickers)} (not tickers, nothing from {start}, or no network): "
+        + ("nothing written" if not len(stored) else f"{out} left as it was"),
     )
-    if missing:
-        log.warning("no data for %s (not a ticker, or nothing from %s); kept the others", ", ".join(missing), start)
+    if failed:
+        log.warning("no data for %s (not a ticker, nothing in the period, or the download failed); kept the others",
+                    ", ".join(failed))  # fmt: skip
     merged = pd.concat([stored, *fresh], ignore_index=True).drop_duplicates(["date", "symbol"], keep="last")
     merged = merged.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +122,15 @@ def collect(tickers: Sequence[str], start: str, out: str | Path, end: str | None
     else:
         write_atomic(out, merged.to_csv(index=False, date_format="%Y-%m-%d"))
     for symbol, rows in merged.groupby("symbol"):
-        new = len(rows) - int((stored["symbol"] == symbol).sum()) if len(stored) else len(rows)
-        log.info("%s: %d rows, %s .. %s (%d new)", symbol, len(rows), rows["date"].min().date(),
-                 rows["date"].max().date(), new)  # fmt: skip
+        log.info("%s: %d rows, %s .. %s", symbol, len(rows), rows["date"].min().date(), rows["date"].max().date())
     return merged
+
+
+def _readjusted(stored: pd.DataFrame, fresh: pd.DataFrame, ticker: str, day: pd.Timestamp) -> bool:
+    """Whether the adjusted close of ``ticker`` on its last stored ``day`` differs between the file and a new
+    download (Yahoo rescales a whole adjusted history at each dividend or split)."""
+    old = stored.loc[(stored["symbol"] == ticker) & (stored["date"] == day), "adj close"]
+    new = fresh.loc[(fresh["symbol"] == ticker) & (fresh["date"] == day), "adj close"]
+    if old.empty or new.empty:
+        return False
+    return abs(float(new.iloc[0]) / float(old.iloc[0]) - 1) > 1e-6
