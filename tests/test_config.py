@@ -36,11 +36,13 @@ from pricernn.config import validate
         (["evaluation.intervals=[0.8,1.2]"], "evaluation.intervals=[0.8,1.2] must be distinct levels between 0 and 1"),
         (
             ["evaluation.interval_method=quantile"],
-            "evaluation.interval_method=quantile reads learned bands: set model.loss=quantile",
+            "evaluation.interval_method=quantile reports learned bands: set model.loss=quantile, model.strategy=direct "
+            "(learned bands exist only for the horizons a network outputs), "
+            "model.quantiles=[0.025,0.1,0.5,0.9,0.975] (the levels' pairs); or use evaluation.interval_method=aci",
         ),
         (
             ["evaluation.interval_method=quantile", "model.loss=quantile", "model.strategy=direct"],
-            "evaluation.interval_method=quantile: the 0.95 band needs model.quantiles to hold 0.025 and 0.975",
+            "evaluation.interval_method=quantile reports learned bands: set model.quantiles=[0.025,0.1,0.5,0.9,0.975]",
         ),
         (["+data.windw=30"], "unknown key data.windw; did you mean data.window?"),
         (["+trainer.max_epoch=3"], "unknown key trainer.max_epoch; did you mean trainer.max_epochs?"),

@@ -219,22 +219,24 @@ def _check_model(model: DictConfig) -> None:
 
 
 def _check_learned_levels(model: DictConfig, levels: list[float]) -> None:
-    """``evaluation.interval_method=quantile`` reports the bands a quantile model learned, uncalibrated: each
-    level needs its two quantiles."""
-    check(model.loss == "quantile", "evaluation.interval_method=quantile reads learned bands: set model.loss=quantile")
+    """``evaluation.interval_method=quantile`` reports the bands a quantile model learned, uncalibrated: it needs
+    a quantile model, one output per horizon (direct) and each level's two quantiles; every missing one is named
+    in the one message."""
+    learned = [float(q) for q in model.quantiles]
+    needed = sorted({round(p, 6) for lv in levels for p in ((1 - lv) / 2, (1 + lv) / 2)} | {0.5})
+    missing = [p for p in needed if not any(abs(q - p) < 1e-9 for q in learned)]
+    wanted = []
+    if model.loss != "quantile":
+        wanted.append("model.loss=quantile")
+    if model.strategy != "direct":
+        wanted.append("model.strategy=direct (learned bands exist only for the horizons a network outputs)")
+    if missing:
+        wanted.append(f"model.quantiles={show_value(sorted(set(learned) | set(missing)))} (the levels' pairs)")
     check(
-        model.strategy == "direct",
-        "evaluation.interval_method=quantile reads learned bands, which a network has only for the horizons it "
-        "outputs: set model.strategy=direct (one output per evaluation step)",
+        not wanted,
+        f"evaluation.interval_method=quantile reports learned bands: set {', '.join(wanted)}; or use "
+        "evaluation.interval_method=aci, which calibrates any model at any level",
     )
-    learned = list(model.quantiles)
-    for level in levels:
-        pair = (round((1 - level) / 2, 6), round((1 + level) / 2, 6))
-        check(
-            all(any(abs(q - p) < 1e-9 for q in learned) for p in pair),
-            f"evaluation.interval_method=quantile: the {level:g} band needs model.quantiles to hold {pair[0]:g} and "
-            f"{pair[1]:g} (now {show_value(learned)}); or use evaluation.interval_method=aci (calibrates any level)",
-        )
 
 
 def _check_data(data: DictConfig | None) -> None:
