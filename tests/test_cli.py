@@ -170,7 +170,9 @@ def test_a_run_says_where_its_results_are(run_script, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert lines[0] == "run directory: outputs/runs/mine"
-    assert "results in outputs/runs/mine/: metrics.json, predictions.csv" in result.stdout
+    assert "results in outputs/runs/mine/: summary.txt, metrics.json, predictions.csv" in result.stdout
+    summary = (tmp_path / "outputs" / "runs" / "mine" / "summary.txt").read_text()
+    assert summary.startswith("Test period ") and summary.strip() in result.stdout  # what it printed, kept
     last = "outputs/runs/mine/checkpoints/last.ckpt (resume=)"
     assert f"checkpoints: outputs/runs/mine/checkpoints/best.ckpt (scored above), {last}" in result.stdout
     assert "forecast:    python scripts/predict.py ckpt=outputs/runs/mine/checkpoints/best.ckpt" in result.stdout

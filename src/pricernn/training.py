@@ -229,6 +229,7 @@ def _fit_and_report(
     write_json(run_dir / "metrics.json", {**metrics, **extra})
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
+    write_atomic(run_dir / "summary.txt", text + "\n")  # what the run printed, kept beside its numbers
     print(text, flush=True)
     print(where_things_are(run_dir, best, log_dir, cfg.logger.save_dir), flush=True)
     return metrics
@@ -242,8 +243,8 @@ def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: st
     last, everything = shlex.quote(shown_path(checkpoint.parent / "last.ckpt")), shlex.quote(shown_path(save_dir))
     return "\n".join(
         [
-            f"results in {shown_path(run_dir)}/: metrics.json, predictions.csv, horizons.csv, test_prices.png, "
-            "horizon_errors.png, forecast_fan.png, trading.png",
+            f"results in {shown_path(run_dir)}/: summary.txt, metrics.json, predictions.csv, horizons.csv, "
+            "test_prices.png, horizon_errors.png, forecast_fan.png, trading.png",
             f"checkpoints: {shown['best']} (scored above), {last} (resume=)",
             f"forecast:    python scripts/predict.py ckpt={shown['best']}",
             f"TensorBoard: tensorboard --logdir {shown['log']}   (all runs: --logdir {everything})",
