@@ -35,6 +35,10 @@ from pricernn.config import validate
         ),
         (["evaluation.intervals=[0.8,1.2]"], "evaluation.intervals=[0.8,1.2] must be distinct levels between 0 and 1"),
         (
+            ["evaluation.intervals=[0.8,0.801]"],
+            "evaluation.intervals=[0.8,0.801] must be distinct levels between 0 and 1 in whole percent",
+        ),
+        (
             ["evaluation.interval_method=quantile"],
             "evaluation.interval_method=quantile reports learned bands: set model.loss=quantile, model.strategy=direct "
             "(learned bands exist only for the horizons a network outputs), "

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -206,3 +207,31 @@ def test_no_bands_where_log_ratio_calibration_meets_prices_that_are_not_positive
     state = {"positive": True, "half_widths": {"0.8": [0.01]}}
     assert bands_from_checkpoint(state, point_bases(np.array([[-3.0]]), (0.8,))) == {}
     assert "no intervals" in caplog.text
+
+
+def test_a_test_period_that_turns_negative_scores_without_intervals_rather_than_failing(compose_cfg, tmp_path):
+    # a spread, positive through training and validation, below zero at the end of the test period
+    from pricernn.training import train
+
+    rng = np.random.default_rng(1)
+    spread = np.abs(30 + np.cumsum(rng.normal(0, 0.3, 1500))) + 1
+    spread[-150:] -= spread[-150] + 2
+    days = pd.bdate_range("2015-01-01", periods=1500).strftime("%Y-%m-%d")
+    pd.DataFrame({"date": days, "spread": spread}).to_csv(tmp_path / "spread.csv", index=False)
+    run = ["data=csv", f"data.path={tmp_path / 'spread.csv'}", "data.date_column=date", "data.target=spread"]
+    metrics = train(compose_cfg(*run, "data.scaler=standard", "debug=tiny"), tmp_path / "run")
+    assert metrics["test/rmse"] > 0 and not [k for k in metrics if "coverage" in k]  # said in the log, not guessed
+    assert "coverage" not in (tmp_path / "run" / "horizons.csv").read_text()
+
+
+def test_a_checkpoint_from_before_quantile_models_resumes(compose_cfg, tmp_path):
+    from pricernn.training import train
+
+    train(compose_cfg("debug=tiny"), tmp_path / "old")
+    last = tmp_path / "old" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    for key in ("loss", "quantiles"):  # the keys such a checkpoint lacks
+        del state["pricernn_config"]["model"][key]
+    torch.save(state, last)
+    resumed = train(compose_cfg("debug=tiny", "trainer.max_epochs=3", f"resume={last}"), tmp_path / "resumed")
+    assert resumed["epochs"] == 3

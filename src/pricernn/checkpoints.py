@@ -113,10 +113,14 @@ def flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Keys added after checkpoints were first written, with the value that older runs had in effect.
+ADDED_KEYS: dict[str, Any] = {"model.loss": "mse", "model.quantiles": [0.1, 0.5, 0.9]}
+
+
 def check_resumable(path: str, state: dict[str, Any], cfg: DictConfig, data_contract: dict[str, Any]) -> None:
     """The config must be the checkpoint's, up to :data:`RESUMABLE_CHANGES`, and the data must still split on the
     same dates (a file edited since would silently train on other rows). One line lists every difference."""
-    saved = flat(state["pricernn_config"])
+    saved = {**ADDED_KEYS, **flat(state["pricernn_config"])}  # an older checkpoint ran with what they mean now
     wanted = flat(config_record(cfg, data_contract))
     keys = sorted(set(saved) | set(wanted))
     differ = [

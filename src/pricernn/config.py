@@ -80,8 +80,10 @@ def validate(cfg: DictConfig, schema: type = TrainConfig) -> DictConfig:
     if typed.get("evaluation") is not None:
         levels = list(typed.evaluation.intervals)
         check(
-            all(0 < level < 1 for level in levels) and len(set(levels)) == len(levels),
-            f"evaluation.intervals={show_value(levels)} must be distinct levels between 0 and 1, like [0.8,0.95]",
+            all(0 < lv < 1 and abs(100 * lv - round(100 * lv)) < 1e-9 for lv in levels)
+            and len({round(100 * lv) for lv in levels}) == len(levels),
+            f"evaluation.intervals={show_value(levels)} must be distinct levels between 0 and 1 in whole percent "
+            "(they name the columns: coverage_80, lower_95), like [0.8,0.95]",
         )
         if typed.evaluation.interval_method == "quantile" and typed.get("model") is not None:
             _check_learned_levels(typed.model, levels)

@@ -95,7 +95,7 @@ def build_report(
     if steps > 1:  # the longest horizon's headline, for sweeps that care about it
         metrics["test/rmse_ratio_naive_last_h"] = metrics[f"test/h{steps}/rmse"] / metrics[f"naive/h{steps}/rmse"]
 
-    horizons = _horizon_table(metrics, steps, [n for n in NAMES if n in forecasts], combination, intervals.levels)
+    horizons = _horizon_table(metrics, steps, [n for n in NAMES if n in forecasts], combination, tuple(bands))
     dates, rows = origins_1.target_dates[:, 0], multi.origin_rows
     shown = spaced_origins(len(rows), steps, most=fan_origins)  # inside the fan figure's window
     start = multi.anchor[:, None]  # paths and their bands start at the origin

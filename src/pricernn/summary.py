@@ -99,13 +99,15 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day",
 
 def _interval_line(metrics: dict, h: int, method: str) -> str:
     """How the prediction intervals at horizon ``h`` did on the test targets (coverage, mean width in price units,
-    Winkler score: lower is better), beside a random walk's bands."""
-    levels = sorted(int(k.rsplit("_", 1)[1]) for k in metrics if k.startswith(f"test/h{h}/coverage_"))
+    Winkler score: lower is better), beside a random walk's bands. At h = 1 the headline figures, from every test
+    origin (as predictions.csv and the leaderboard have them); beyond, from the origins of the per-horizon table."""
+    at = "" if h == 1 else f"h{h}/"
+    levels = sorted(int(k.rsplit("_", 1)[1]) for k in metrics if k.startswith(f"test/{at}coverage_"))
 
     def scores(name: str) -> str:
         return "; ".join(
-            f"{lv} % cover {100 * metrics[f'{name}/h{h}/coverage_{lv}']:.1f} %, width "
-            f"{metrics[f'{name}/h{h}/width_{lv}']:#.4g}, Winkler {metrics[f'{name}/h{h}/winkler_{lv}']:#.4g}"
+            f"{lv} % cover {100 * metrics[f'{name}/{at}coverage_{lv}']:.1f} %, width "
+            f"{metrics[f'{name}/{at}width_{lv}']:#.4g}, Winkler {metrics[f'{name}/{at}winkler_{lv}']:#.4g}"
             for lv in levels
         )
 
