@@ -221,6 +221,7 @@ def test_a_test_period_that_turns_negative_scores_without_intervals_rather_than_
     run = ["data=csv", f"data.path={tmp_path / 'spread.csv'}", "data.date_column=date", "data.target=spread"]
     metrics = train(compose_cfg(*run, "data.scaler=standard", "debug=tiny"), tmp_path / "run")
     assert metrics["test/rmse"] > 0 and not [k for k in metrics if "coverage" in k]  # said in the log, not guessed
+    assert "ar/rmse" not in metrics  # nor an AR baseline of log returns (it was NaN)
     assert "coverage" not in (tmp_path / "run" / "horizons.csv").read_text()
 
 

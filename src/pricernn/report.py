@@ -60,7 +60,7 @@ def build_report(
     walk's; and trade the one-step forecasts (``trading``: ``short``, ``cost_bps``) beside buy-and-hold."""
     model.eval()
     levels, scale = datamodule.series.levels, datamodule.naive_mae_train
-    ar = _fit_ar(levels[: datamodule.rows[0]])  # the training period alone
+    ar = _fit_ar(levels, datamodule.rows[0])  # fitted on the training period alone
 
     # headline: the next step, from every test origin
     intervals = _Intervals(calibration, interval_method, aci_gamma, levels[: datamodule.rows[0]])
@@ -156,11 +156,12 @@ def _forecasts(
     return combined, origins, calls, base_bands(model, windows, anchor, combined, levels)
 
 
-def _fit_ar(train_levels: np.ndarray) -> AutoRegression | None:
-    """The AR(p) baseline of log returns, or None (said once) where a price is not positive."""
-    if (train_levels > 0).all():
-        return AutoRegression.fit(train_levels)
-    log.info("no AR baseline: the training prices are not all positive, so they have no log returns")
+def _fit_ar(levels: np.ndarray, train_rows: int) -> AutoRegression | None:
+    """The AR(p) baseline of log returns fitted on the first ``train_rows`` prices, or None (said once) where a
+    price of the series is not positive: it forecasts log returns, which such a price does not have."""
+    if (levels > 0).all():
+        return AutoRegression.fit(levels[:train_rows])
+    log.info("no AR baseline: the prices are not all positive, so they have no log returns")
     return None
 
 
