@@ -2,10 +2,8 @@
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from pricernn.evaluation import AutoRegression, baseline_forecasts, score_forecasts, scores
-from pricernn.evaluation.significance import diebold_mariano
 from pricernn.evaluation.trading import trading_check
 
 
@@ -18,44 +16,6 @@ def test_scores_match_hand_computation():
     assert m["mae"] == pytest.approx(2 / 3)
     assert m["mape"] == pytest.approx(100 * (0.1 + 1 / 12) / 3)
     assert m["directional_accuracy"] == pytest.approx(2 / 3)
-
-
-def test_diebold_mariano_one_step_matches_the_formula_by_hand():
-    # loss differentials d = e1² - e2² = [1, -1, 2, 0, 3]: mean 1, γ0 = (0 + 4 + 1 + 1 + 4) / 5 = 2,
-    # DM = 1 / sqrt(2 / 5) = 1.58114; HLN factor sqrt((5 + 1 - 2) / 5) = 0.89443; DM* = sqrt(2) = 1.41421
-    e_ref = np.zeros(5)
-    e_model = np.sqrt(np.array([1.0, 0.0, 2.0, 0.0, 3.0]))
-    e_ref[1] = 1.0  # d[1] = 0 - 1 = -1
-    statistic, pvalue = diebold_mariano(e_model, e_ref, horizon=1)
-    assert statistic == pytest.approx(1.414213562, rel=1e-8)
-    assert pvalue == pytest.approx(2 * stats.t.sf(1.414213562, df=4), rel=1e-6)  # ≈ 0.2302
-    assert pvalue == pytest.approx(0.2302, abs=1e-4)
-
-
-def test_diebold_mariano_two_steps_adds_the_lag_one_autocovariance():
-    # d = [0, 1, 2, 3, 4]: mean 2, centred c = [-2, -1, 0, 1, 2], γ0 = 10/5 = 2, γ1 = (2 + 0 + 0 + 2) / 5 = 0.8,
-    # V = γ0 + 2γ1 = 3.6, DM = 2 / sqrt(3.6 / 5) = 2.357023; HLN factor sqrt((5 + 1 - 4 + 2/5) / 5) = sqrt(0.48),
-    # DM* = 1.632993 (with γ0 alone it would be 2.190890: the lag term matters)
-    e_model = np.sqrt(np.array([0.0, 1.0, 2.0, 3.0, 4.0]))
-    statistic, pvalue = diebold_mariano(e_model, np.zeros(5), horizon=2)
-    assert statistic == pytest.approx(1.632993162, rel=1e-8)
-    assert pvalue == pytest.approx(2 * stats.t.sf(1.632993162, df=4), rel=1e-6)
-    assert diebold_mariano(e_model, np.zeros(5), horizon=1)[0] == pytest.approx(2 / np.sqrt(2 / 5) * np.sqrt(0.8))
-
-
-def test_diebold_mariano_falls_back_to_the_variance_when_the_long_run_sum_is_not_positive():
-    # d = [1, -1, 2, 0, 3], h = 2: centred c = [0, -2, 1, -1, 2], γ1 = (0·-2 + -2·1 + 1·-1 + -1·2) / 5 = -1,
-    # V = γ0 + 2γ1 = 0 → falls back to γ0 = 2, so DM = 1.58114; HLN sqrt((5 + 1 - 4 + 2/5) / 5) = sqrt(0.48)
-    e_model = np.sqrt(np.array([1.0, 0.0, 2.0, 0.0, 3.0]))
-    e_ref = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
-    statistic, _ = diebold_mariano(e_model, e_ref, horizon=2)
-    assert statistic == pytest.approx(np.sqrt(5 / 2) * np.sqrt(0.48), rel=1e-8)
-
-
-def test_diebold_mariano_identical_errors_have_nothing_to_test():
-    errors = np.array([1.0, -2.0, 0.5])
-    assert np.isnan(diebold_mariano(errors, errors)[0])
-    assert diebold_mariano(errors, errors)[1] == 1.0
 
 
 def test_directional_accuracy_counts_calls_and_naive_makes_none():
