@@ -114,3 +114,10 @@ def test_tickers_that_all_return_nothing_are_an_error_and_nothing_is_written(mon
     with pytest.raises(UserError, match=r"no data for any of ZZZZ, QQQQ .* nothing written"):
         collecting.collect(["ZZZZ", "QQQQ"], "2024-01-02", tmp_path / "p.csv", end="2024-01-06")
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_parquet_without_pyarrow_is_one_line_before_any_download(monkeypatch, downloads, tmp_path):
+    monkeypatch.setattr(collecting, "find_spec", lambda name: None)  # as on an install without .[parquet]
+    with pytest.raises(UserError, match=r"Parquet needs pyarrow: pip install -e '.\[parquet\]', or give out="):
+        collecting.collect(["AAPL"], "2024-01-02", tmp_path / "p.parquet")
+    assert downloads == []

@@ -12,6 +12,7 @@ import io
 import logging
 import warnings
 from collections.abc import Sequence
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
@@ -82,6 +83,9 @@ def collect(tickers: Sequence[str], start: str, out: str | Path, end: str | None
     check(tickers, 'tickers is empty: give tickers=[AAPL,MSFT] (quote a ticker with ^ or =: "^GSPC")')
     out = Path(out)
     check(out.suffix in (".parquet", ".csv"), f"out={out}: give a .parquet or .csv file")
+    if out.suffix == ".parquet":
+        check(find_spec("pyarrow") is not None, f"out={out}: Parquet needs pyarrow: pip install -e '.[parquet]', "
+              "or give out=prices.csv")  # fmt: skip
     stored = read_stored(out)
     last = stored.groupby("symbol")["date"].max() if len(stored) else pd.Series(dtype="datetime64[ns]")
     starts = {t: last[t].strftime("%Y-%m-%d") if t in last else start for t in tickers}
