@@ -29,7 +29,8 @@ def main(cfg: DictConfig) -> None:
         write_atomic(out_dir / "failed.json", json.dumps({"error": str(err)}) + "\n")  # the folder says why
         raise
     print(forecast.describe(cfg.ckpt))
-    shown = [c for c in forecast.frame.columns if c in ("date", "predicted") or c.startswith(("lower_", "upper_"))]
+    picked = ("symbol", "date", "predicted")
+    shown = [c for c in forecast.frame.columns if c in picked or c.startswith(("lower_", "upper_"))]
     print(forecast.frame[shown].to_string(index=False, float_format=lambda x: f"{x:#.6g}"))
     print(f"written: {shown_path(out_dir / 'forecast.csv')}, {shown_path(out_dir / 'forecast.png')}")
 

@@ -49,7 +49,7 @@ def test_backtest_cli_refits_per_fold_without_seeing_the_fold_test_period(run_sc
         ckpt = torch.load(fold_dir / "checkpoints" / "best.ckpt", weights_only=True)
         stored = ckpt["hyper_parameters"]["transform"]["normalizer"]
         last_train_day = str(pd.Timestamp(split["val"][0]) - pd.Timedelta(days=1))[:10]
-        past = PriceDataModule(end=last_train_day).prepare_series()
+        past = PriceDataModule(end=last_train_day).prepare_series()[0]
         refit = Normalizer.fit(past, len(past.dates), window=20, horizon=1, scaler="window").to_dict()
         assert stored["y_scale"] == pytest.approx(refit["y_scale"], rel=1e-12)
         assert stored["x_scale"] == pytest.approx(refit["x_scale"], rel=1e-12)

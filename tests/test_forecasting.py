@@ -57,7 +57,7 @@ def test_recursive_forecast_equals_step_by_step_prediction(scaler, transform, ho
     inputs = torch.tensor(np.stack([series.inputs[o - window + 1 : o + 1] for o in origins]), dtype=torch.float32)
     last = torch.tensor(series.levels[origins], dtype=torch.float32)
     batched = recursive_forecast(model, inputs, last, steps).double().numpy()
-    closes = PriceDataModule().prepare_series().levels  # raw closes; a log-return series starts a day later
+    closes = PriceDataModule().prepare_series()[0].levels  # raw closes; a log-return series starts a day later
     offset = 1 if transform == "log_return" else 0
     for row, origin in enumerate(origins):
         expected = _by_hand(model, closes[: origin + offset + 1], window, steps, transform)

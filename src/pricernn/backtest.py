@@ -49,10 +49,10 @@ TRADE_COLUMNS = ("trade/annual_return", "trade/sharpe", "trade/max_drawdown", "b
 
 def fold_periods(cfg: DictConfig) -> list[dict[str, str]]:
     """``data.val_start``, ``data.test_start`` and ``data.end`` of each of the ``cfg.folds`` folds: they tile the
-    test period of the configured data (up to ``data.end``, when given)."""
+    test period of the configured data (up to ``data.end``, when given), on the dates of all its series."""
     folds, data = int(cfg.folds), cfg.data
     history = PriceDataModule(**data)
-    dates = history.prepare_series().dates
+    dates = pd.DatetimeIndex(np.unique(np.concatenate([part.dates.values for part in history.prepare_series()])))
     val_row, test_row = split_rows(dates, data.window, data.horizon, data.split, data.val_start, data.test_start)
     n_val, blocks = test_row - val_row, np.array_split(np.arange(test_row, len(dates)), folds)
     steps = max(int(cfg.evaluation.steps), int(data.horizon))

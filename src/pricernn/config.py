@@ -266,6 +266,17 @@ def _check_data(data: DictConfig | None) -> None:
             pd.Timestamp(data.val_start) < pd.Timestamp(data.test_start),
             f"data.val_start={data.val_start} must come before data.test_start={data.test_start}",
         )
+    symbols = data.get("symbols")
+    if symbols is not None:
+        check(
+            symbols == "all" or (OmegaConf.is_list(symbols) or isinstance(symbols, list)) and len(symbols) > 0,
+            f"data.symbols={show_value(symbols)}: expected all or a list of series, like [AAPL,MSFT]",
+        )
+        check(data.symbol is None, "data.symbol picks one series and data.symbols several: give one of them")
+    check(
+        data.get("layout") is None or symbols is not None,
+        f"data.layout={data.get('layout')} reads several series: give data.symbols=all or a list, like [AAPL,MSFT]",
+    )
     check(
         not (data.scaler == "window" and data.target_transform == "log_return"),
         "data.scaler=window scales prices by the last price; with data.target_transform=log_return use "

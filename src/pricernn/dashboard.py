@@ -61,6 +61,8 @@ HPARAM_METRICS = (
     "test/width_80",
     "trade/sharpe",
     "trade/vs_hold_pvalue",
+    "test/median_rmse_ratio",
+    "test/share_beating_naive",
     "val/loss_best",
 )
 # The test headline: one point per run, at the run's final training step. Baselines are the same for every run
@@ -87,6 +89,8 @@ HEADLINE = (
     "test/width_95",
     "trade/sharpe",
     "trade/vs_hold_pvalue",
+    "test/median_rmse_ratio",
+    "test/share_beating_naive",
 )
 # Per-horizon curves: one tag each, the horizon as the step, so one chart compares the horizon profile of runs.
 BY_HORIZON = {
@@ -113,11 +117,17 @@ REPORT_SUFFIX, STATUS_SUFFIX = ".report", ".status"
 
 def dataset_name(cfg: DictConfig) -> str:
     """The data a run learned, as a short name: the file's stem, and the symbol where a long file holds several
-    series, or the target column where it is not Close (a wide file of one column per stock: sp500_stocks-AAPL)."""
+    series, or the target column where it is not Close (a wide file of one column per stock: sp500_stocks-AAPL);
+    a panel by its stem, or its stem and the symbols it names (sp500_stocks-AAPL+MSFT, or -N for many)."""
     data = cfg.data
     stem = Path(str(data.path)).name.split(".")[0]
     if data.get("symbol"):
         return f"{stem}-{data.symbol}"
+    symbols = data.get("symbols")
+    if symbols == "all":
+        return stem
+    if symbols is not None:
+        return f"{stem}-{'+'.join(map(str, symbols))}" if len(symbols) <= 3 else f"{stem}-{len(symbols)}"
     return stem if str(data.target) == "Close" else f"{stem}-{data.target}"
 
 

@@ -60,6 +60,10 @@ def recursive_forecast(
     return torch.cat(chunks, dim=1)
 
 
+# validation origins a series needs for intervals calibrated on its own residuals
+MIN_CALIBRATION = 50
+
+
 def strategy_paths(model: RecurrentForecaster, inputs: torch.Tensor, last_price: torch.Tensor, steps: int) -> dict:
     """Every network's price paths (B, steps) from the same windows: ``{"recursive": ..., "direct": ...}`` for
     ``model.strategy=auto``, one entry otherwise (numpy, float64)."""
@@ -112,11 +116,12 @@ def base_bands(
 
 def validation_combination(
     model: RecurrentForecaster, datamodule: PriceDataModule, steps: int, shrink: bool, levels: tuple[float, ...] = ()
-) -> tuple[Combination, Conformal | None]:
-    """Per horizon, the strategy and the weight toward the last price (pricernn.combination), and the conformal
-    calibration of the combined forecasts' intervals at ``levels`` (None without levels), fitted on the
-    validation period's origins only. The weights are fitted on the same residuals as the calibration: one
-    number per horizon, a small optimism the test period's coverage shows."""
+) -> tuple[Combination, list[Conformal] | None]:
+    """Per horizon, the strategy and the weight toward the last price (pricernn.combination), fitted on the
+    validation origins of all series together, and per series the conformal calibration of the combined
+    forecasts' intervals at ``levels`` (None without levels), fitted on that series' validation origins only (in
+    a panel a calm stock's residuals do not set a volatile one's bands). The weights are fitted on the same
+    residuals as the calibration: one number per horizon, a small optimism the test period's coverage shows."""
     windows, _, targets = datamodule.forecast_origins("val", steps)
     anchor = torch.as_tensor(targets.anchor, dtype=torch.float32)
     paths = strategy_paths(model, windows, anchor, steps)
@@ -124,4 +129,14 @@ def validation_combination(
     if not levels:
         return combination, None
     combined = combination.apply(paths, targets.anchor)
-    return combination, Conformal.fit(targets.actual, base_bands(model, windows, anchor, combined, tuple(levels)))
+    bases = base_bands(model, windows, anchor, combined, tuple(levels))
+    pooled = Conformal.fit(targets.actual, bases)
+    if datamodule.series.n_series == 1:
+        return combination, [pooled]
+    calibrations = []
+    for k in range(datamodule.series.n_series):
+        mine = targets.series == k
+        own = {level: (lower[mine], upper[mine]) for level, (lower, upper) in bases.items()}
+        # a few residuals cannot set a 95 % band: a series with a short validation part takes the pooled one
+        calibrations.append(Conformal.fit(targets.actual[mine], own) if mine.sum() >= MIN_CALIBRATION else pooled)
+    return combination, calibrations

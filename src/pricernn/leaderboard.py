@@ -27,6 +27,8 @@ SCORES = {
     "test/mae": "test_mae",
     "test/rmse_ratio_naive": "ratio_naive",
     "test/dm_pvalue": "dm_p",
+    "test/median_rmse_ratio": "median_ratio",
+    "test/share_beating_naive": "share_beat",
     "test/ic": "ic",
     "trade/sharpe": "sharpe",
     "test/coverage_80": "cover_80",
@@ -41,6 +43,7 @@ NAIVE = {
     "naive/coverage_80": "cover_80",
     "naive/width_80": "width_80",
 }
+PANEL_ONLY = ("median_ratio", "share_beat")  # how many assets a panel model beats naive on
 RUN_COLUMNS = {"job", "status", "error", "seed", *SCORES.values()}  # what a run is, beside its swept values
 
 
@@ -102,6 +105,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         row.update({NAIVE[k]: values[f"_{k}"] for k in NAIVE})
         board = pd.concat([board, pd.DataFrame([row])], ignore_index=True)
     board = board.drop(columns=[f"_{k}" for k in NAIVE])
+    board = board.drop(columns=[c for c in PANEL_ONLY if board[c].isna().all()])  # runs on one series
     board.attrs["same_in_every_run"] = runs.attrs.get("same_in_every_run", {})
     return board
 

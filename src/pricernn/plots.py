@@ -103,32 +103,42 @@ def _signed_colors(values: np.ndarray) -> list[str]:
     return ["tab:green" if v > 0 else "tab:red" if v < 0 else "tab:gray" for v in np.asarray(values, dtype=float)]
 
 
-def forecast_figure(
-    history_dates: np.ndarray,
-    history: np.ndarray,
-    dates: np.ndarray,
-    forecast: np.ndarray,
-    title: str,
-    unit: str,
-    bands: dict[float, tuple[np.ndarray, np.ndarray]] | None = None,
-) -> Figure:
-    """The recent history and the forecast that continues it, with its prediction bands (level → lower, upper)."""
-    fig, ax = plt.subplots(figsize=(11, 4.5))
+def forecast_figure(series: list[tuple], title: str, unit: str) -> Figure:
+    """Each series' recent history and the forecast that continues it, with its prediction bands. ``series``:
+    (symbol, history dates, history, forecast dates, forecast, {level: (lower, upper)}) per series; several
+    are drawn as small multiples, four to a row, each on its own price scale."""
+    if len(series) == 1:
+        fig, ax = plt.subplots(figsize=(11, 4.5))
+        symbol = series[0][0]
+        _draw_forecast(ax, *series[0][1:])
+        return _finish_dated(fig, ax, title + (f" ({symbol})" if symbol else ""), unit)
+    cols = min(4, len(series))
+    rows = -(-len(series) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.4 * rows + 0.6), squeeze=False)
+    for ax, (symbol, *drawn) in zip(axes.flat, series, strict=False):
+        _draw_forecast(ax, *drawn)
+        ax.set_title(symbol, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=3))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+    for ax in list(axes.flat)[len(series) :]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=8, ncols=len(labels))
+    fig.suptitle(f"{title} ({unit})", fontsize=10, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return fig
+
+
+def _draw_forecast(ax, history_dates: np.ndarray, history: np.ndarray, dates: np.ndarray, forecast: np.ndarray,
+                   bands: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:  # fmt: skip
     ax.plot(history_dates, history, color="black", lw=1.2, label="history")
     joined = np.concatenate([history_dates[-1:], dates])
     for k, (level, (lower, upper)) in enumerate(sorted((bands or {}).items(), reverse=True)):
         ax.fill_between(joined, np.r_[history[-1], lower], np.r_[history[-1], upper], color="tab:red",
                         alpha=0.12 + 0.12 * k, lw=0, label=f"{round(100 * level)} % interval")  # fmt: skip
-    ax.plot(
-        np.concatenate([history_dates[-1:], dates]),
-        np.concatenate([history[-1:], forecast]),
-        color="tab:red",
-        lw=1.4,
-        marker="o",
-        ms=3,
-        label="forecast",
-    )
-    return _finish_dated(fig, ax, title, unit)
+    ax.plot(joined, np.concatenate([history[-1:], forecast]), color="tab:red", lw=1.4, marker="o", ms=3,
+            label="forecast")  # fmt: skip
 
 
 def _finish_dated(fig: Figure, ax, title: str, unit: str) -> Figure:
@@ -207,6 +217,26 @@ def fan_figure(
     pad = (max(ends) - min(starts)) * 0.01
     ax.set_xlim(min(starts) - pad, max(ends) + pad)
     return _finish_dated(fig, ax, title, unit)
+
+
+def symbol_figure(table: pd.DataFrame, title: str) -> Figure:
+    """Per asset, the model's skill against naive (1 - RMSE ratio), best first, green where it beats naive; a
+    star where Diebold-Mariano says so after Benjamini-Hochberg's adjustment across the assets (5 %)."""
+    table = table.sort_values("skill", ascending=False)
+    skill = 100 * table["skill"].to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.42 * len(table) + 2), 4.2))
+    ax.bar(np.arange(len(table)), skill, color=_signed_colors(skill))
+    ax.axhline(0, color="black", lw=0.8)
+    for x, (value, p) in enumerate(zip(skill, table["dm_pvalue_bh"], strict=True)):
+        if p < 0.05:
+            ax.annotate("*", (x, value), ha="center", va="bottom" if value >= 0 else "top", fontsize=12)
+    ax.set_xticks(np.arange(len(table)), table["symbol"], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("skill vs naive, % (1 - RMSE ratio)")
+    beat = int((table["rmse_ratio"] < 1).sum())
+    ax.set_title(f"{title}\nbelow naive's RMSE on {beat} of {len(table)}; median ratio "
+                 f"{table['rmse_ratio'].median():.4f}; * significant after Benjamini-Hochberg", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    return fig
 
 
 def spaced_origins(count: int, steps: int, bars: int = 120, most: int = 12) -> np.ndarray:

@@ -19,7 +19,7 @@ from pricernn.data.calendar import future_dates
 from pricernn.data.frequency import BarFrequency, bar_days, stamp_format
 from pricernn.data.sources import MissingColumn
 from pricernn.errors import UserError, check
-from pricernn.evaluation.intervals import bands_from_checkpoint
+from pricernn.evaluation.intervals import bands_from_checkpoint, panel_state
 from pricernn.files import write_atomic
 from pricernn.forecasting import base_bands, strategy_paths
 from pricernn.plots import forecast_figure, render
@@ -34,17 +34,23 @@ RANGE_FACTOR = 5.0
 
 @dataclass(frozen=True)
 class Forecast:
-    frame: pd.DataFrame  # date, step, predicted, target, source (, symbol)
+    frame: pd.DataFrame  # date, step, predicted, bands, target, source (, symbol): rows series by series
     source: str  # the file (absolute) or embedded data set that was read
     target: str
-    symbol: str | None
-    last_bar: str  # the history's last bar time, as the bars are written (a date, or a date and time)
-    last_price: float
+    symbols: tuple[str, ...]  # the series forecast ("" for a single unnamed one)
+    last_bar: str  # the latest last bar of the histories, as the bars are written (a date, or a date and time)
+    last_price: float  # the last price of a single series (NaN for several)
 
     def describe(self, ckpt: str) -> str:
-        series = self.target + (f" of {self.symbol}" if self.symbol else "")
+        steps = int(self.frame["step"].max())
+        if len(self.symbols) > 1:
+            return (
+                f"{steps}-step forecasts of {self.target} of {len(self.symbols)} series in {self.source}, after "
+                f"each one's last bar (the latest {self.last_bar}), by ckpt={ckpt}"
+            )
+        series = self.target + (f" of {self.symbols[0]}" if self.symbols[0] else "")
         return (
-            f"{len(self.frame)}-step forecast of {series} in {self.source}, after its last bar "
+            f"{steps}-step forecast of {series} in {self.source}, after its last bar "
             f"{self.last_bar} (last price {self.last_price:g}), by ckpt={ckpt}"
         )
 
@@ -130,65 +136,77 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     settings = history_settings(contract, cfg.data, set(given), cfg.ckpt)
     history = PriceDataModule(**settings)
     try:
-        series = history.prepare_series()
+        parts = history.prepare_series()
     except MissingColumn as err:
         raise UserError(f"{err} (ckpt={cfg.ckpt} reads columns {', '.join(contract['features'])})") from err
     window, source = contract["window"], history.settings["path"]
-    check(
-        len(series.dates) >= window,
-        f"{source}: {len(series.dates)} usable rows, but the model in ckpt={cfg.ckpt} reads windows of {window}",
-    )
-    last_date, last_price = series.dates[-1], float(series.levels[-1])
+    parts = _long_enough(parts, window, source, cfg.ckpt)
     trained_until = (contract.get("data") or {}).get("end")
+    latest = max(part.dates[-1] for part in parts)
     if trained_until and "end" not in given:
         log.info("the model was trained on data up to data.end=%s; this forecast starts after the history's last bar "
-                 "(%s): give data.end=DATE to forecast from an earlier one", trained_until, last_date)  # fmt: skip
+                 "(%s): give data.end=DATE to forecast from an earlier one", trained_until, latest)  # fmt: skip
     check_frequency(contract, history.frequency, source)
-    check_price_range(contract, last_price, last_date, source)
-    inputs = torch.tensor(series.inputs[-window:], dtype=torch.float32)[None]
+    for part in parts:
+        name = f"{source}[{part.symbols[0]}]" if part.symbols[0] else source
+        check_price_range(contract, float(part.levels[-1]), part.dates[-1], name)
+    # every series' last window in one batch: one forward pass per step for all of them
+    inputs = torch.stack([torch.tensor(part.inputs[-window:], dtype=torch.float32) for part in parts])
+    last = np.array([float(part.levels[-1]) for part in parts])
+    anchor = torch.tensor(last, dtype=torch.float32)
     # every network's path, combined per horizon as validated at training time (strategy, pull to the last price)
-    paths = strategy_paths(model, inputs, torch.tensor([last_price]), int(cfg.steps))
-    prices = combination.apply(paths, np.array([last_price]))[0]
+    paths = strategy_paths(model, inputs, anchor, int(cfg.steps))
+    prices = combination.apply(paths, last)
     # the bands as calibrated at training time (validation residuals; with ACI, its widths adapted over the test)
+    calibration = panel_state(calibration, tuple(part.symbols[0] for part in parts)) if calibration else calibration
     levels = tuple(float(level) for level in (calibration or {}).get("half_widths", {}))
-    bases = base_bands(model, inputs, torch.tensor([last_price]), prices[None], levels)
+    bases = base_bands(model, inputs, anchor, prices, levels)
     bands = bands_from_checkpoint(calibration, bases) if levels else {}
-    bands = {level: (lower[0], upper[0]) for level, (lower, upper) in bands.items()}
     # the model's bars (and the calendar it was given, or data.calendar here): the next sessions, hours, months
     frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency
-    dates = future_dates(last_date, int(cfg.steps), frequency, settings.get("calendar"))
-    symbol = settings.get("symbol")
-    frame = pd.DataFrame(
-        {
-            "date": dates.strftime(stamp_format(frequency)),
-            "step": range(1, len(dates) + 1),
-            "predicted": prices,
-            **{
-                f"{side}_{round(100 * lv)}": b[k]
-                for lv, b in bands.items()
-                for k, side in enumerate(("lower", "upper"))
-            },
-            "target": contract["target"],
-            "source": source,
-            **({"symbol": symbol} if symbol else {}),
-        }
-    )
-    last_bar = last_date.strftime(stamp_format(frequency))
-    forecast = Forecast(frame, source, contract["target"], symbol, last_bar, last_price)
+    stamp = stamp_format(frequency)
+    frames, plotted = [], []
+    for k, part in enumerate(parts):
+        dates = future_dates(part.dates[-1], int(cfg.steps), frequency, settings.get("calendar"))
+        mine = {level: (lower[k], upper[k]) for level, (lower, upper) in bands.items()}
+        symbol = part.symbols[0]
+        frames.append(
+            pd.DataFrame(
+                {
+                    **({"symbol": symbol} if symbol else {}),
+                    "date": dates.strftime(stamp),
+                    "step": range(1, len(dates) + 1),
+                    "predicted": prices[k],
+                    **{f"{side}_{round(100 * lv)}": b[j] for lv, b in mine.items() for j, side in enumerate(SIDES)},
+                    "target": contract["target"],
+                    "source": source,
+                }
+            )
+        )
+        shown = slice(-int(cfg.history), None)
+        plotted.append((symbol, part.dates[shown], part.levels[shown], dates, prices[k], mine))
+    frame = pd.concat(frames, ignore_index=True)
+    symbols = tuple(part.symbols[0] for part in parts)
+    forecast = Forecast(frame, source, contract["target"], symbols, latest.strftime(stamp), float(last[-1]))
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "forecast.csv", frame.to_csv(index=False))
-    shown = slice(-int(cfg.history), None)
-    title = f"{cfg.steps}-step forecast of {contract['target']}" + (f" ({symbol})" if symbol else "")
-    figure = forecast_figure(
-        series.dates[shown],
-        series.levels[shown],
-        dates,
-        prices,
-        f"{title}, {Path(source).name}, model {Path(str(cfg.ckpt)).name}",
-        contract["target"],
-        bands,
-    )
-    render(figure, out_dir / "forecast.png")
+    what = f"{cfg.steps}-step forecast of {contract['target']}"
+    title = f"{what}, {Path(source).name}, model {Path(str(cfg.ckpt)).name}"
+    render(forecast_figure(plotted, title, contract["target"]), out_dir / "forecast.png")
     return forecast
+
+
+def _long_enough(parts: list, window: int, source: str, ckpt: str) -> list:
+    """The series with at least one window of rows: a single series too short is an error; in a panel the short
+    ones are left out with a warning that names them."""
+    short = [p for p in parts if len(p.dates) < window]
+    if len(parts) == 1:
+        check(not short, f"{source}: {len(parts[0].dates)} usable rows, but the model in ckpt={ckpt} reads windows "
+              f"of {window}")  # fmt: skip
+    elif short:
+        log.warning("%s: no forecast for %s: fewer rows than the model's window of %d", source,
+                    ", ".join(p.symbols[0] for p in short), window)  # fmt: skip
+    check(len(short) < len(parts), f"{source}: no series has the {window} rows the model in ckpt={ckpt} reads")
+    return [p for p in parts if len(p.dates) >= window]

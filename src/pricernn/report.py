@@ -39,6 +39,31 @@ class Report:
     horizons: pd.DataFrame  # one row per horizon of the recursive evaluation
     figures: dict[str, Figure] = field(default_factory=dict)
     intervals: dict = field(default_factory=dict)  # the bands' calibration for forecasts from here on
+    scored: dict[str, Scored] = field(default_factory=dict)  # "next" and "multi": what a panel report pools
+    per_symbol: pd.DataFrame | None = None  # a panel's table of assets (pricernn.pooled)
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Test origins and what they forecast: rows of the series, origin prices, realised prices (M, steps)."""
+
+    origin_rows: np.ndarray
+    origin_dates: pd.DatetimeIndex
+    target_dates: np.ndarray
+    anchor: np.ndarray
+    actual: np.ndarray
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One evaluation's forecasts from its origins, kept so a panel's report can pool the series' (pricernn.pooled):
+    the model's and baselines' (M, steps), the model's calls, its bands and a random walk's."""
+
+    origins: Origins
+    forecasts: dict[str, np.ndarray]
+    calls: np.ndarray
+    bands: Bands
+    walk: Bands
 
 
 def build_report(
@@ -53,6 +78,7 @@ def build_report(
     title: str = "",
     interval_method: str = "conformal",
     aci_gamma: float = 0.005,
+    figures: bool = True,
 ) -> Report:
     """Score the model's forecasts, combined per horizon as ``combination`` says (fitted on the validation
     period), from every test origin: the next step and 1..``steps`` steps ahead, against naive, drift,
@@ -71,7 +97,7 @@ def build_report(
     )
     metrics["test/rmse_ratio_naive"] = metrics["test/rmse"] / metrics["naive/rmse"]
     metrics["test/shrink"] = combination.weight(0)
-    bands_1, _ = intervals.score(metrics, origins_1, bases_1, per_horizon=False)
+    bands_1, _, walk_1 = intervals.score(metrics, origins_1, bases_1, per_horizon=False)
     if ar is not None:
         metrics["ar/order"] = ar.order
     equity = None
@@ -90,17 +116,25 @@ def build_report(
     forecasts = {"test": paths, **_baselines(levels, multi.origin_rows, steps, ma_window, ar)}
     metrics.update(score_forecasts(multi.actual, forecasts, multi.anchor, scale, per_horizon=True, calls_from=calls))
     metrics.update({f"test/h{h + 1}/shrink": combination.weight(h) for h in range(steps)})
-    bands, interval_state = intervals.score(metrics, multi, bases, per_horizon=True)
+    bands, interval_state, walk = intervals.score(metrics, multi, bases, per_horizon=True)
     metrics["eval/steps"], metrics["eval/origins"] = steps, len(multi.anchor)
     if steps > 1:  # the longest horizon's headline, for sweeps that care about it
         metrics["test/rmse_ratio_naive_last_h"] = metrics[f"test/h{steps}/rmse"] / metrics[f"naive/h{steps}/rmse"]
 
-    horizons = _horizon_table(metrics, steps, [n for n in NAMES if n in forecasts], combination, tuple(bands))
+    horizons = horizon_table(metrics, steps, [n for n in NAMES if n in forecasts], combination, tuple(bands))
+    stamp = stamp_format(datamodule.frequency)
+    predictions = _predictions_frame(origins_1, next_step, bands_1, stamp)
+    scored = {
+        "next": Scored(origins_1, forecasts_1, calls_1, bands_1, walk_1),
+        "multi": Scored(multi, forecasts, calls, bands, walk),
+    }
+    if not figures:
+        return Report(metrics, predictions, horizons, {}, interval_state, scored)
     dates, rows = origins_1.target_dates[:, 0], multi.origin_rows
     shown = spaced_origins(len(rows), steps, most=fan_origins)  # inside the fan figure's window
     start = multi.anchor[:, None]  # paths and their bands start at the origin
     fan_bands = {level: (np.hstack([start, lo]), np.hstack([start, hi])) for level, (lo, hi) in bands.items()}
-    figures = {
+    drawn = {
         "test_prices": price_figure(
             dates,
             origins_1.actual[:, 0],
@@ -125,21 +159,8 @@ def build_report(
         ),
     }
     if equity is not None:
-        figures["trading"] = equity_figure(dates, *equity, metrics, title)
-    stamp = stamp_format(datamodule.frequency)
-    predictions = _predictions_frame(origins_1, next_step, bands_1, stamp)
-    return Report(metrics, predictions, horizons, figures, interval_state)
-
-
-@dataclass(frozen=True)
-class Origins:
-    """Test origins and what they forecast: rows of the series, origin prices, realised prices (M, steps)."""
-
-    origin_rows: np.ndarray
-    origin_dates: pd.DatetimeIndex
-    target_dates: np.ndarray
-    anchor: np.ndarray
-    actual: np.ndarray
+        drawn["trading"] = equity_figure(dates, *equity, metrics, title)
+    return Report(metrics, predictions, horizons, drawn, interval_state, scored)
 
 
 def _forecasts(
@@ -204,16 +225,16 @@ class _Intervals:
     def levels(self) -> tuple[float, ...]:
         return self.calibration.levels if self.calibration is not None else ()
 
-    def score(self, metrics: dict, origins: Origins, bases: Bands, per_horizon: bool) -> tuple[dict, dict]:
-        """Add the model's and the random walk's interval scores to ``metrics``; return the model's bands and the
-        calibration to forecast with from here (a checkpoint's ``pricernn_intervals``)."""
+    def score(self, metrics: dict, origins: Origins, bases: Bands, per_horizon: bool) -> tuple[dict, dict, dict]:
+        """Add the model's and the random walk's interval scores to ``metrics``; return the model's bands, the
+        calibration to forecast with from here (a checkpoint's ``pricernn_intervals``) and the walk's bands."""
         if self.calibration is None:
-            return {}, {}
+            return {}, {}, {}
         values = [origins.actual, *(b for band in bases.values() for b in band)]
         if self.calibration.positive and not all((v > 0).all() for v in values):
             log.warning("no intervals: they were calibrated on log ratios of positive prices, and the test period "
                         "has prices that are not positive")  # fmt: skip
-            return {}, {}
+            return {}, {}, {}
         if self.method == "aci":  # forecasts after the test period go on from the adapted widths
             bands, final = self.calibration.adaptive_bands(origins.actual, bases, self.gamma)
             state = self.calibration.to_dict(final)
@@ -226,10 +247,10 @@ class _Intervals:
         walk = random_walk_bands(self.train_levels, origins.anchor, steps, self.levels)
         metrics.update(score_intervals(origins.actual, bands, "test", per_horizon))
         metrics.update(score_intervals(origins.actual, walk, "naive", per_horizon))
-        return bands, state
+        return bands, state, walk
 
 
-def _horizon_table(
+def horizon_table(
     metrics: dict, steps: int, names: list[str], combination: Combination, levels: tuple[float, ...]
 ) -> pd.DataFrame:
     rows = []

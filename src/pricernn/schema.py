@@ -21,6 +21,7 @@ SCHEDULERS = ("none", "plateau", "cosine")
 STRATEGIES = ("recursive", "direct", "auto")
 INTERVAL_METHODS = ("conformal", "aci", "quantile")
 LOSSES = ("mse", "quantile")
+LAYOUTS = ("long", "wide", "folder")
 
 
 def rule(default: Any = MISSING, **limits: Any) -> Any:
@@ -37,6 +38,8 @@ class DataConfig:
     features: list[str] | None = rule()
     symbol_column: str | None = rule()
     symbol: str | None = rule()
+    symbols: Any = rule()
+    layout: str | None = rule(choices=LAYOUTS)
     sep: str | None = rule()
     decimal: str | None = rule(choices=(".", ","))
     thousands: str | None = rule()

@@ -28,7 +28,7 @@ def verdict(metrics: dict, model: str = "test", prefix: str = "") -> str:
     dir_stat, dir_p = found.get(f"{direction}_stat", float("nan")), found.get(f"{direction}_pvalue", 1.0)
     facts = [f"skill {100 * skill:+.2f} %", f"DM p {_p(dm_p)}"]
     if np.isfinite(ic):
-        facts.append(f"IC {ic:+.3f} (p {_p(ic_p)})")
+        facts.append(f"IC {ic:+.3f}" + (f" (p {_p(ic_p)})" if "ic_pvalue" in found else ""))
     if found.get("directional_accuracy") is not None:
         facts.append(f"direction {100 * found['directional_accuracy']:.1f} %")
     if f"{direction}_pvalue" in found:  # undefined when the model calls one direction only: nothing to test
@@ -70,6 +70,8 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day",
             + _cell(m["directional_accuracy"], ".3f", 9)
         )
     rows.append(f"next {bar}: {verdict(metrics)}")
+    if "panel/series" in metrics:
+        rows.append(_panel_line(metrics))
     if "trade/sharpe" in metrics:
         rows.append(_trading_line(metrics))
     steps = int(metrics.get("eval/steps", 1))
@@ -112,6 +114,22 @@ def _interval_line(metrics: dict, h: int, method: str) -> str:
         )
 
     return f"intervals at h={h} ({method}): {scores('test')} | random walk: {scores('naive')}"
+
+
+def _panel_line(metrics: dict) -> str:
+    """How the assets of a panel fare one by one (pricernn.pooled.panel_headline)."""
+    n = int(metrics["panel/series"])
+
+    def count(key: str) -> int:
+        return round(n * metrics[key])
+
+    return (
+        f"{n} assets, one model: below naive's RMSE on {count('test/share_beating_naive')} of {n} (median ratio "
+        f"{metrics['test/median_rmse_ratio']:.4f}); significantly better on {count('test/share_significantly_better')}"
+        f", worse on {count('test/share_significantly_worse')} (Diebold-Mariano, Benjamini-Hochberg 5 %); pooled "
+        "figures above are over all assets' test days, their DM p on each day's mean across assets; per asset: "
+        "per_symbol.csv"
+    )
 
 
 def _trading_line(metrics: dict) -> str:

@@ -33,6 +33,7 @@ from pricernn.files import write_atomic, write_json
 from pricernn.forecasting import scored_steps, validation_combination
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
+from pricernn.pooled import panel_report
 from pricernn.report import NAMES, build_report
 from pricernn.resume import Interrupted, interrupted
 from pricernn.summary import interval_label, summary
@@ -197,8 +198,12 @@ def _fit_and_report(
     # intervals' calibration; stored in best.ckpt, so forecasts from it (predict.py) are combined alike
     steps = scored_steps(model, cfg.evaluation.steps)
     levels = tuple(cfg.evaluation.intervals)
-    combination, calibration = validation_combination(model, datamodule, steps, cfg.evaluation.shrink, levels)
-    report = build_report(model, datamodule, combination, calibration, title=run_name(cfg), **evaluation)
+    combination, calibrations = validation_combination(model, datamodule, steps, cfg.evaluation.shrink, levels)
+    if datamodule.series.n_series > 1:  # each asset scored alone, then pooled
+        report = panel_report(model, datamodule, combination, calibrations, title=run_name(cfg), **evaluation)
+    else:
+        calibration = calibrations[0] if calibrations else None
+        report = build_report(model, datamodule, combination, calibration, title=run_name(cfg), **evaluation)
     if best:
         add_to_checkpoint(best, {"pricernn_forecast": combination.to_dict(), "pricernn_intervals": report.intervals})
     metrics = report.metrics
@@ -229,13 +234,17 @@ def _fit_and_report(
     write_json(run_dir / "metrics.json", {**metrics, **extra})
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
+    if report.per_symbol is not None:
+        write_atomic(run_dir / "per_symbol.csv", report.per_symbol.to_csv(index=False, float_format="%.6g"))
     write_atomic(run_dir / "summary.txt", text + "\n")  # what the run printed, kept beside its numbers
     print(text, flush=True)
-    print(where_things_are(run_dir, best, log_dir, cfg.logger.save_dir), flush=True)
+    files = ["summary.txt", "metrics.json", "predictions.csv", "horizons.csv"]
+    files += ["per_symbol.csv"] * (report.per_symbol is not None) + [f"{name}.png" for name in report.figures]
+    print(where_things_are(run_dir, best, log_dir, cfg.logger.save_dir, files), flush=True)
     return metrics
 
 
-def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: str) -> str:
+def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: str, files: list[str]) -> str:
     """The closing lines of a run: where its results are and the commands that use them (paths quoted where a
     shell needs it, relative to the working directory where they lie below it)."""
     checkpoint = Path(best) if best else run_dir / "checkpoints" / "best.ckpt"
@@ -243,8 +252,7 @@ def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: st
     last, everything = shlex.quote(shown_path(checkpoint.parent / "last.ckpt")), shlex.quote(shown_path(save_dir))
     return "\n".join(
         [
-            f"results in {shown_path(run_dir)}/: summary.txt, metrics.json, predictions.csv, horizons.csv, "
-            "test_prices.png, horizon_errors.png, forecast_fan.png, trading.png",
+            f"results in {shown_path(run_dir)}/: {', '.join(files)}",
             f"checkpoints: {shown['best']} (scored above), {last} (resume=)",
             f"forecast:    python scripts/predict.py ckpt={shown['best']}",
             f"TensorBoard: tensorboard --logdir {shown['log']}   (all runs: --logdir {everything})",

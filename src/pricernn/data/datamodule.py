@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ from torch.utils.data import DataLoader
 from pricernn.config import DataConfig, check_section
 from pricernn.data.calendar import describe, missing_sessions
 from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format
-from pricernn.data.preprocess import PreparedSeries, encode, fill_missing, split_rows, window_starts
+from pricernn.data.panel import common_split, concat, load_panel, window_ranges
+from pricernn.data.preprocess import PreparedSeries, encode, fill_missing
 from pricernn.data.sources import EMBEDDED, load_prices
 from pricernn.data.transforms import Normalizer
 from pricernn.data.windows import WindowDataset, batch_loader, sliding_windows
@@ -39,6 +41,7 @@ class SplitTargets:
     target_dates: np.ndarray  # (M, H) datetime64 day of each target
     anchor: np.ndarray  # (M,) last observed target price: the naive forecast for every horizon
     actual: np.ndarray  # (M, H) realised target prices
+    series: np.ndarray | None = None  # (M,) which series of the panel each window belongs to
 
 
 class PriceDataModule(pl.LightningDataModule):
@@ -57,6 +60,8 @@ class PriceDataModule(pl.LightningDataModule):
         features: Sequence[str] | str | None = None,
         symbol_column: str | None = None,
         symbol: str | None = None,
+        symbols: Sequence[str] | str | None = None,
+        layout: str | None = None,
         sep: str | None = None,
         decimal: str | None = None,
         thousands: str | None = None,
@@ -88,6 +93,10 @@ class PriceDataModule(pl.LightningDataModule):
         self.settings = {**settings, "path": _source_name(path), "features": features, "split": list(split)}
         self.path, self.date_column, self.target, self.features = str(path), date_column, target, features
         self.symbol_column, self.symbol, self.fill = symbol_column, symbol, fill
+        # several series (a panel) when data.symbols is set: all of them, or a list
+        self.symbols = None if symbols is None else symbols if isinstance(symbols, str) else [str(s) for s in symbols]
+        self.layout = layout
+        self.settings["symbols"] = self.symbols
         # how to read the file; None = detected from it (pricernn.data.sources)
         self.read_options = {
             "sep": sep,
@@ -108,39 +117,48 @@ class PriceDataModule(pl.LightningDataModule):
         self.series: PreparedSeries | None = None
         self.normalizer: Normalizer | None = None
         self.datasets: dict[str, WindowDataset] = {}
-        self.rows: tuple[int, int] = (0, 0)  # first validation row, first test row
+        self.bounds = np.zeros((0, 2), dtype=np.int64)  # per series: first validation row, first test row
         self.inputs: torch.Tensor | None = None  # (N, F) model inputs, as float32
 
-    def prepare_series(self) -> PreparedSeries:
-        """Load, fill and encode the history (everything before the split; no fitting)."""
-        prices = load_prices(
-            self.path,
-            date_column=self.date_column,
-            target=self.target,
-            features=self.features,
-            symbol_column=self.symbol_column,
-            symbol=self.symbol,
-            **self.read_options,
-        )
+    def prepare_series(self) -> list[PreparedSeries]:
+        """Load, fill and encode every series (everything before the split; no fitting): one, or those of
+        ``data.symbols`` in a panel (pricernn.data.panel)."""
+        common = dict(date_column=self.date_column, target=self.target, features=self.features, **self.read_options)
+        if self.symbols is None:
+            one = load_prices(self.path, symbol_column=self.symbol_column, symbol=self.symbol, **common)
+            frames = {self.symbol or "": one}
+        else:
+            frames = load_panel(self.path, symbols=self.symbols, layout=self.layout, symbol_column=self.symbol_column,
+                                **common)  # fmt: skip
         if self.settings["dayfirst"] is None:  # the day order the file proved: a later file of it may not prove it
-            self.settings["dayfirst"] = prices.attrs.get("dayfirst")
+            self.settings["dayfirst"] = next(iter(frames.values())).attrs.get("dayfirst")
         if self.end is not None:  # pretend the history stops here (walk-forward folds, what-if runs)
-            prices = prices.loc[: pd.Timestamp(self.end)]
-            check(len(prices) > 0, f"data.end={self.end} is before the first date of {self.path}")
-        self.frequency = infer_frequency(prices.index, self.freq)
+            frames = {s: f.loc[: pd.Timestamp(self.end)] for s, f in frames.items()}
+            check(any(len(f) for f in frames.values()), f"data.end={self.end} is before the first date of {self.path}")
+            frames = {s: f for s, f in frames.items() if len(f)}
+        every_date = pd.DatetimeIndex(np.unique(np.concatenate([f.index.values for f in frames.values()])))
+        self.frequency = infer_frequency(
+            every_date if len(frames) > 1 else next(iter(frames.values())).index, self.freq
+        )
         stamped = self.frequency.slots[0] % 86_400 if self.frequency.slots and not self.frequency.intraday else 0
         if stamped and self.read_options["timezone"] is None:
             log.info("daily bars stamped at %s, not midnight: if these are UTC times of a market elsewhere, set "
                      "data.timezone (e.g. Asia/Tokyo) so that each bar falls on its own trading day",
                      f"{stamped // 3600:02d}:{stamped % 3600 // 60:02d}")  # fmt: skip
-        prices = self._fill_sessions(prices)
-        return encode(fill_missing(prices, self.fill), self.features, self.target, self.target_transform)
+        if not self.calendar:
+            log.info("%s; no data.calendar: exchange holidays unknown", describe(self.frequency))
+        parts = []
+        for symbol, prices in frames.items():
+            filled = fill_missing(self._fill_sessions(prices), self.fill)
+            check(len(filled) > 0, f"{self.path}: series {symbol} has no values")
+            part = encode(filled, self.features, self.target, self.target_transform)
+            parts.append(replace(part, symbols=(symbol,)))
+        return parts
 
     def _fill_sessions(self, prices: pd.DataFrame) -> pd.DataFrame:
         """With ``data.calendar``, bars the calendar expects and the file lacks become empty rows, which
         ``data.fill`` then fills (or drops); the log line says how many. Without one, holidays are unknown."""
         if not self.calendar:
-            log.info("%s; no data.calendar: exchange holidays unknown", describe(self.frequency))
             return prices
         gaps = missing_sessions(prices.index, self.frequency, self.calendar)
         log.info("%s", describe(self.frequency, self.calendar, gaps))
@@ -155,28 +173,44 @@ class PriceDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.series is not None:  # idempotent: Lightning calls it once per stage
             return
-        series = self.prepare_series()
-        val_row, test_row = split_rows(
-            series.dates, self.window, self.horizon, self.split, self.val_start, self.test_start
-        )
-        self.normalizer = Normalizer.fit(series, val_row, self.window, self.horizon, self.scaler)
-        starts = window_starts(len(series.dates), self.window, self.horizon, val_row, test_row)
+        parts = self.prepare_series()
+        if len(parts) > 1:
+            check(self.scaler == "window" or self.target_transform == "log_return",
+                  f"data.scaler={self.scaler} fits one price level to all {len(parts)} series, which trade at "
+                  "different levels: use data.scaler=window (relative to each window's last price) or "
+                  "data.target_transform=log_return")  # fmt: skip
+        kept, bounds = common_split(parts, self.window, self.horizon, self.split, self.val_start, self.test_start)
+        series = concat([parts[k] for k in kept])
+        self.normalizer = Normalizer.fit(series, bounds[:, 0], self.window, self.horizon, self.scaler)
+        ranges = window_ranges(series.offsets, bounds, self.window, self.horizon)
         inputs, target, levels = (
             torch.tensor(a, dtype=torch.float32) for a in (series.inputs, series.target, series.levels)
         )
         self.datasets = {
-            name: WindowDataset(
-                inputs,
-                target,
-                levels,
-                range(starts[name][0], starts[name][-1] + 1),
-                self.window,
-                self.horizon,
-                self.normalizer,
-            )
+            name: WindowDataset(inputs, target, levels, ranges[name], self.window, self.horizon, self.normalizer)
             for name in SPLITS
         }
-        self.series, self.rows, self.inputs = series, (val_row, test_row), inputs
+        self.series, self.bounds, self.inputs = series, bounds, inputs
+
+    @property
+    def rows(self) -> tuple[int, int]:
+        """First validation and first test row of a single series (:meth:`part` gives one of a panel)."""
+        check(len(self.bounds) == 1, "internal: rows of a panel; take one series with part(k)")
+        return int(self.bounds[0, 0]), int(self.bounds[0, 1])
+
+    @property
+    def symbols_kept(self) -> tuple[str, ...]:
+        """The series trained on, in order (those too short for a split were skipped)."""
+        return self.series.symbols
+
+    def part(self, k: int) -> PriceDataModule:
+        """Series ``k`` of the panel as a data module of one series (arrays are views; no loaders): what the
+        per-asset report reads."""
+        view = copy.copy(self)
+        first, end = int(self.series.offsets[k]), int(self.series.offsets[k + 1])
+        view.series, view.bounds, view.inputs = self.series.part(k), self.bounds[k : k + 1], self.inputs[first:end]
+        view.datasets = {}
+        return view
 
     # --- what the rest of the framework reads ---------------------------------------------------------------
 
@@ -186,39 +220,46 @@ class PriceDataModule(pl.LightningDataModule):
 
     @property
     def split_dates(self) -> dict[str, tuple[str, str]]:
-        """First and last target date of each split (ISO strings)."""
+        """First and last target date of each split over all series (ISO strings)."""
         stamp = stamp_format(self.frequency)
         return {
             name: (
-                pd.Timestamp(t.target_dates[0, 0]).strftime(stamp),
-                pd.Timestamp(t.target_dates[-1, -1]).strftime(stamp),
+                pd.Timestamp(t.target_dates[:, 0].min()).strftime(stamp),
+                pd.Timestamp(t.target_dates[:, -1].max()).strftime(stamp),
             )
             for name, t in ((n, self.targets(n)) for n in SPLITS)
         }
 
     def targets(self, split: str) -> SplitTargets:
         """Actual prices, naive forecasts (the anchor) and dates for every window of ``split``, in order."""
-        starts = self.datasets[split].starts.numpy()
-        origin = starts + self.window - 1
-        rows = origin[:, None] + np.arange(1, self.horizon + 1)
-        dates = self.series.dates
-        return SplitTargets(dates[origin], dates.values[rows], self.series.levels[origin], self.series.levels[rows])
+        ranges = window_ranges(self.series.offsets, self.bounds, self.window, self.horizon)[split]
+        origin = np.concatenate([np.arange(r.start, r.stop) for r in ranges]) + self.window - 1
+        return self._targets(origin, self.horizon)
+
+    def _targets(self, origin: np.ndarray, steps: int) -> SplitTargets:
+        rows = origin[:, None] + np.arange(1, steps + 1)
+        levels, dates = self.series.levels, self.series.dates
+        series = np.searchsorted(self.series.offsets, origin, side="right") - 1
+        return SplitTargets(dates[origin], dates.values[rows], levels[origin], levels[rows], series)
 
     def forecast_origins(self, split: str, steps: int) -> tuple[torch.Tensor, np.ndarray, SplitTargets]:
-        """Every origin of ``split`` from which all of ``steps`` targets lie inside the split: the raw input
-        windows (M, W, F), their origin rows (M,) and the targets (actual is (M, steps))."""
-        first = self.rows[1] - 1 if split == "test" else self.rows[0] - 1
-        last = len(self.series.dates) - 1 - steps if split == "test" else self.rows[1] - 1 - steps
+        """Every origin of ``split`` from which all of ``steps`` targets lie inside the split, series by series:
+        the raw input windows (M, W, F), their origin rows (M,) and the targets (actual is (M, steps)). A series
+        of a panel whose part is shorter is left out of this evaluation; one series is an error."""
+        origins = []
+        for k, (val_row, test_row) in enumerate(self.bounds):
+            start, end = int(self.series.offsets[k]), int(self.series.offsets[k + 1])
+            first = start + (test_row if split == "test" else val_row) - 1
+            last = end - 1 - steps if split == "test" else start + test_row - 1 - steps
+            origins.append(np.arange(first, last + 1))
+        origin = np.concatenate(origins)
         check(
-            last >= first,
-            f"evaluation.steps={steps} is longer than the {split} period ({last - first + steps} rows after "
-            "its first origin)",
+            len(origin) > 0,
+            f"evaluation.steps={steps} is longer than the {split} period ({max(len(o) for o in origins) + steps - 1}"
+            " rows after its first origin)",
         )
-        origin = np.arange(first, last + 1)
-        rows = origin[:, None] + np.arange(1, steps + 1)
         windows = sliding_windows(self.inputs, self.window)[torch.as_tensor(origin - self.window + 1)]
-        levels, dates = self.series.levels, self.series.dates
-        return windows, origin, SplitTargets(dates[origin], dates.values[rows], levels[origin], levels[rows])
+        return windows, origin, self._targets(origin, steps)
 
     def loss_weights(self) -> list[float]:
         """Per horizon, 1 / the naive forecast's mean squared error on the training windows, in the model's
@@ -235,13 +276,18 @@ class PriceDataModule(pl.LightningDataModule):
     @property
     def naive_mae_train(self) -> float:
         """Mean absolute one-step change of the price over the training period: the MASE denominator."""
-        return float(np.mean(np.abs(np.diff(self.series.levels[: self.rows[0]]))))
+        return float(np.mean(np.concatenate([np.abs(np.diff(levels)) for levels in self._train_levels()])))
+
+    def _train_levels(self) -> list[np.ndarray]:
+        """Each series' target prices over its training period."""
+        starts = self.series.offsets[:-1]
+        return [self.series.levels[o : o + v] for o, v in zip(starts, self.bounds[:, 0], strict=True)]
 
     def transform_state(self) -> dict:
         """Plain-data description of everything fitted or chosen at training time, for checkpoints: the fitted
         normaliser, the model's inputs, and the data contract (every data setting, the training period's price
         range and the split dates), so a checkpoint alone says which data it forecasts and how to read them."""
-        train_levels = self.series.levels[: self.rows[0]]
+        train_levels = np.concatenate(self._train_levels())
         return {
             "normalizer": self.normalizer.to_dict(),
             "features": list(self.features),
@@ -253,6 +299,7 @@ class PriceDataModule(pl.LightningDataModule):
             "frequency": self.frequency.to_dict(),
             "train_range": [float(train_levels.min()), float(train_levels.max())],
             "split_dates": self.split_dates,
+            "symbols": list(self.series.symbols),
         }
 
     # --- loaders: whole-tensor batches, chronological order except shuffling inside the training split --------

@@ -52,7 +52,8 @@ def require_positive(prices: pd.DataFrame, columns: Sequence[str], why: str) -> 
 
 @dataclass(frozen=True)
 class PreparedSeries:
-    """Encoded, aligned arrays of one series. Row t of every array refers to ``dates[t]``."""
+    """Encoded, aligned arrays of one series, or of several end to end (a panel: pricernn.data.panel). Row t of
+    every array refers to ``dates[t]``; series k owns rows ``offsets[k]`` to ``offsets[k + 1] - 1``."""
 
     dates: pd.DatetimeIndex
     inputs: np.ndarray  # (N, F) encoded input features
@@ -61,6 +62,30 @@ class PreparedSeries:
     features: tuple[str, ...]
     target_name: str
     log_return: bool
+    symbols: tuple[str, ...] = ("",)  # one name per series ("" for a single unnamed one)
+    offsets: np.ndarray | None = None  # (S + 1,) first row of each series, then N; None: one series
+
+    def __post_init__(self) -> None:
+        if self.offsets is None:
+            object.__setattr__(self, "offsets", np.array([0, len(self.dates)]))
+
+    @property
+    def n_series(self) -> int:
+        return len(self.symbols)
+
+    def part(self, k: int) -> PreparedSeries:
+        """Series ``k`` alone (views of the arrays, nothing copied)."""
+        rows = slice(int(self.offsets[k]), int(self.offsets[k + 1]))
+        return PreparedSeries(
+            self.dates[rows],
+            self.inputs[rows],
+            self.target[rows],
+            self.levels[rows],
+            self.features,
+            self.target_name,
+            self.log_return,
+            (self.symbols[k],),
+        )
 
 
 def encode(prices: pd.DataFrame, features: Sequence[str], target: str, target_transform: str) -> PreparedSeries:

@@ -58,7 +58,7 @@ class MissingColumn(UserError):
     """A column the settings name is not in the file (predict.py adds which columns the checkpoint reads)."""
 
 
-def _require_columns(path: Path, frame: pd.DataFrame, wanted: Sequence[str], role: str) -> None:
+def require_columns(path: Path, frame: pd.DataFrame, wanted: Sequence[str], role: str) -> None:
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         have = [str(c) for c in frame.columns]
@@ -68,15 +68,15 @@ def _require_columns(path: Path, frame: pd.DataFrame, wanted: Sequence[str], rol
         raise MissingColumn(f"{path}: no {role} column {missing[0]!r}{hint}; the columns are: {', '.join(have)}")
 
 
-def _sample(values: pd.Series) -> str:
+def sample_names(values: pd.Series) -> str:
     known = sorted(values.astype(str).unique())
     return ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
 
 
 def _select_symbol(path: Path, frame: pd.DataFrame, symbol_column: str, symbol: str | None) -> pd.DataFrame:
-    _require_columns(path, frame, [symbol_column], "symbol (data.symbol_column)")
+    require_columns(path, frame, [symbol_column], "symbol (data.symbol_column)")
     names = frame[symbol_column].astype(str)
-    sample = _sample(names)
+    sample = sample_names(names)
     check(symbol is not None, f"{path}: data.symbol_column={symbol_column} needs data.symbol=; it holds: {sample}")
     chosen = frame[names == str(symbol)]
     check(len(chosen) > 0, f"{path}: no rows for data.symbol={symbol} in column {symbol_column!r}; it holds: {sample}")
@@ -112,7 +112,7 @@ def _refuse_several_series(path: Path, frame: pd.DataFrame, dates: pd.Series, sk
     head = f"{path}: {int(counts.median())} rows per date (e.g. {day})"
     symbol, time = _row_naming_columns(frame, dates, skip)
     if symbol is not None:
-        raise UserError(f"{head}; set data.symbol_column={symbol} and data.symbol=one of {_sample(frame[symbol])}")
+        raise UserError(f"{head}; set data.symbol_column={symbol} and data.symbol=one of {sample_names(frame[symbol])}")
     if time is not None:
         raise UserError(f"{head}: the time of day is in column {time!r}; join it to the date in one column")
     have = ", ".join(map(str, frame.columns))
@@ -124,7 +124,7 @@ def _at_row(path: Path, table: Table, frame: pd.DataFrame, err: BadValue, date_c
     return UserError(f"{path}: {err.message}{where}{err.hint}")
 
 
-def _read_values(
+def read_values(
     path: Path,
     table: Table,
     frame: pd.DataFrame,
@@ -136,15 +136,17 @@ def _read_values(
     timezone: str | None,
     decimal: str | None,
     thousands: str | None,
+    one_series: bool = True,
 ) -> tuple[pd.Series, dict[str, pd.Series], list[str], bool | None]:
     """Dates, number columns, the notes on how they were read and the day order decided; a BadValue becomes a
-    UserError at its row."""
+    UserError at its row. ``one_series``: refuse a file whose dates repeat (several series interleaved)."""
     try:
         raw = frame[date_column]
         dates, date_note, decided = parse_dates(raw, date_format=date_format, dayfirst=dayfirst, timezone=timezone)
     except BadValue as err:
         raise _at_row(path, table, frame, err, None) from err  # the date itself is in the message
-    _refuse_several_series(path, frame, dates, [date_column, *columns])
+    if one_series:
+        _refuse_several_series(path, frame, dates, [date_column, *columns])
     try:
         fmt, number_note = detect_number_format([frame[c] for c in columns], decimal, thousands, table.sep)
         parsed = {c: parse_numbers(frame[c], fmt) for c in columns}
@@ -187,11 +189,11 @@ def load_prices(
         frame = _select_symbol(path, frame, symbol_column, symbol)
     features = list(features) if features else [target]
     columns = list(dict.fromkeys([*features, target]))
-    _require_columns(path, frame, [date_column], "date (data.date_column)")
-    _require_columns(path, frame, [target], "target (data.target)")
-    _require_columns(path, frame, features, "feature (data.features)")
+    require_columns(path, frame, [date_column], "date (data.date_column)")
+    require_columns(path, frame, [target], "target (data.target)")
+    require_columns(path, frame, features, "feature (data.features)")
 
-    dates, values, notes, dayfirst = _read_values(
+    dates, values, notes, dayfirst = read_values(
         path,
         table,
         frame,
@@ -206,17 +208,25 @@ def load_prices(
     index = pd.DatetimeIndex(dates.to_numpy(), name="date")
     prices = pd.DataFrame({c: values[c].to_numpy() for c in columns}, index=index)
     prices.attrs["dayfirst"] = dayfirst  # the day order decided, for a checkpoint to read the next file alike
-
     if prices.index.is_monotonic_decreasing and not prices.index.is_monotonic_increasing:
         prices = prices.iloc[::-1]
         notes.append("newest row first: sorted oldest first")
+    log.info("%s: %s", path.name, ", ".join(notes))
+    return in_order(prices, path.name)
+
+
+def in_order(prices: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Oldest row first: a newest-first history is reversed; otherwise unsorted dates are sorted and duplicated
+    dates keep their last row, each with a warning (naming ``name``, a file or a symbol) that counts the rows."""
+    if prices.index.is_monotonic_decreasing and not prices.index.is_monotonic_increasing:
+        prices = prices.iloc[::-1]
+        log.info("%s: newest row first: sorted oldest first", name)
     elif not prices.index.is_monotonic_increasing:
         out_of_order = int((np.diff(prices.index.asi8) < 0).sum())
-        log.warning("%s: dates were not in order (%d steps back in time); sorted them", path.name, out_of_order)
+        log.warning("%s: dates were not in order (%d steps back in time); sorted them", name, out_of_order)
         prices = prices.sort_index(kind="stable")
-    log.info("%s: %s", path.name, ", ".join(notes))
     duplicated = prices.index.duplicated(keep="last")
     if duplicated.any():
-        log.warning("%s: %d rows repeat an earlier date; kept the last row of each date", path.name, duplicated.sum())
+        log.warning("%s: %d rows repeat an earlier date; kept the last row of each date", name, duplicated.sum())
         prices = prices[~duplicated]
     return prices

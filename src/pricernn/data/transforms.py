@@ -13,6 +13,7 @@ The fitted state is plain data (:meth:`Normalizer.to_dict`) so it travels inside
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -49,9 +50,15 @@ class Normalizer:
     y_scale: float
 
     @classmethod
-    def fit(cls, series: PreparedSeries, val_row: int, window: int, horizon: int, scaler: str) -> Normalizer:
-        """Fit on rows before ``val_row`` (the training period) and nothing else."""
-        train_x, train_y = series.inputs[:val_row], series.target[:val_row, None]
+    def fit(
+        cls, series: PreparedSeries, val_row: int | Sequence[int], window: int, horizon: int, scaler: str
+    ) -> Normalizer:
+        """Fit on the training period and nothing else: the rows before ``val_row`` of each series (one number,
+        or one per series of a panel), pooled over the series."""
+        val_rows = np.broadcast_to(np.asarray(val_row), (series.n_series,))
+        firsts = series.offsets[:-1]
+        train = np.concatenate([np.arange(o, o + v) for o, v in zip(firsts, val_rows, strict=True)])
+        train_x, train_y = series.inputs[train], series.target[train, None]
         n_features = series.inputs.shape[1]
         if scaler == "window":  # not with log returns (pricernn.config refuses the pair)
             frame = pd.DataFrame(series.inputs, index=series.dates, columns=list(series.features))
@@ -61,11 +68,16 @@ class Normalizer:
                 "data.scaler=window divides by the last value; for a column that can be 0 or negative (a return, a "
                 "change in %) use data.scaler=standard, or leave the column out of data.features",
             )
-            ends = np.arange(window - 1, val_row - horizon)  # last input row of every training window
-            x_rms = (
-                _relative_rms(train_x, ends, range(1, window), backwards=True) if window > 1 else np.ones(n_features)
+            # last input row of every training window, series by series: no lag reaches into another series
+            ends = np.concatenate(
+                [o + np.arange(window - 1, v - horizon) for o, v in zip(firsts, val_rows, strict=True)]
             )
-            y_rms = _relative_rms(series.levels[:val_row, None], ends, range(1, horizon + 1), backwards=False)
+            x_rms = (
+                _relative_rms(series.inputs, ends, range(1, window), backwards=True)
+                if window > 1
+                else np.ones(n_features)
+            )
+            y_rms = _relative_rms(series.levels[:, None], ends, range(1, horizon + 1), backwards=False)
             return cls(scaler, False, (0.0,) * n_features, tuple(x_rms.tolist()), 0.0, float(y_rms[0]))
         if scaler == "none":
             return cls(scaler, series.log_return, (0.0,) * n_features, (1.0,) * n_features, 0.0, 1.0)

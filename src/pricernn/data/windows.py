@@ -17,7 +17,9 @@ def sliding_windows(values: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class WindowDataset(Dataset):
-    """The windows of one split: those starting at rows ``starts`` (a range, so O(1) memory whatever the length).
+    """The windows of one split: those starting at the rows of ``starts``, a range per series (rows of the whole
+    panel, end to end), so O(series) memory whatever the length and no window crossing from one series into the
+    next. Position p is the p-th window counting series by series.
 
     Index it with one position or a whole list of positions: a list returns the batch in one gather
     (``x`` (B, W, F), ``y`` (B, H), ``ctx`` (B, 3)), which is how the loaders use it."""
@@ -27,13 +29,18 @@ class WindowDataset(Dataset):
         inputs: torch.Tensor,
         target: torch.Tensor,
         levels: torch.Tensor,
-        starts: range,
+        starts: range | Sequence[range],
         window: int,
         horizon: int,
         normalizer: Normalizer,
     ) -> None:
         self.window, self.horizon, self.normalizer = window, horizon, normalizer
-        self.first, self.count = int(starts.start), len(starts)
+        ranges = [starts] if isinstance(starts, range) else [r for r in starts if len(r)] or [range(0)]
+        counts = torch.tensor([len(r) for r in ranges])
+        self._ends = torch.cumsum(counts, 0)  # (S,) the position after each series' last window
+        # start row = position + shift of its series (its first start row minus the windows before it)
+        self._shift = torch.tensor([r.start for r in ranges]) - (self._ends - counts)
+        self.count = int(self._ends[-1])
         self._x = sliding_windows(inputs, window)
         self._y = sliding_windows(target, horizon)
         self._levels = levels
@@ -43,12 +50,18 @@ class WindowDataset(Dataset):
 
     @property
     def starts(self) -> torch.Tensor:
-        return torch.arange(self.first, self.first + self.count)
+        """The start row of every window, in position order."""
+        return self._start(torch.arange(self.count))
+
+    def _start(self, position: torch.Tensor) -> torch.Tensor:
+        if len(self._shift) == 1:  # one series
+            return position + self._shift[0]
+        return position + self._shift[torch.searchsorted(self._ends, position, right=True)]
 
     def __getitem__(self, index: int | Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, ...]:
-        start = torch.as_tensor(index) + self.first
-        single = start.dim() == 0
-        start = start.reshape(-1)
+        position = torch.as_tensor(index)
+        single = position.dim() == 0
+        start = self._start(position.reshape(-1))
         x, y = self._x[start], self._y[start + self.window]
         anchor = self._levels[start + self.window - 1]
         batch = self.normalizer.normalize(x, y, anchor)

@@ -131,7 +131,8 @@ class Conformal:
 
 
 def bands_from_checkpoint(state: dict, bases: Bands) -> Bands:
-    """The bands a checkpoint's calibration (:meth:`Conformal.to_dict`) gives the base bands ``bases``; beyond the
+    """The bands a checkpoint's calibration (:meth:`Conformal.to_dict`, or :func:`panel_state`'s rows) gives the
+    base bands ``bases``; beyond the
     horizons calibrated at training, the last calibrated band's distances from its forecast, grown with √h (a
     random walk's rate), around the (point) forecast. None where the calibration is on log ratios and a base is not
     positive (said once): it does not apply there."""
@@ -141,9 +142,9 @@ def bands_from_checkpoint(state: dict, bases: Bands) -> Bands:
         return {}
     out, calibrated = {}, 0
     for level, (lower, upper) in bases.items():
-        q = np.asarray(state["half_widths"][str(level)], dtype=float)
-        calibrated = min(len(q), lower.shape[1])
-        low, high = _widen(positive, lower[:, :calibrated], upper[:, :calibrated], q[:calibrated])
+        q = np.asarray(state["half_widths"][str(level)], dtype=float)  # (H,), or (M, H): a row per forecast
+        calibrated = min(q.shape[-1], lower.shape[1])
+        low, high = _widen(positive, lower[:, :calibrated], upper[:, :calibrated], q[..., :calibrated])
         extra = lower.shape[1] - calibrated
         if extra > 0:  # lower == upper there: the point forecast; the last calibrated base's middle is its like
             center, edges = (
@@ -208,3 +209,21 @@ def score_intervals(
             losses += [pinball(y, lo, alpha / 2).mean(), pinball(y, hi, 1 - alpha / 2).mean()]
         out[f"{prefix}/pinball"] = float(np.mean(losses))
     return out
+
+
+def panel_state(state: dict, symbols: tuple[str, ...]) -> dict:
+    """A panel checkpoint's calibrations (``{"symbols": {symbol: state}}``, each series' own) as one state with a
+    row of half-widths per series of ``symbols``, for :func:`bands_from_checkpoint`. A series the model was not
+    calibrated on takes the median of the others' widths, with a warning naming it. A single series' state is
+    returned as it is."""
+    if "symbols" not in state:
+        return state
+    known = state["symbols"]
+    first = next(iter(known.values()))
+    median = {lv: np.median([s["half_widths"][lv] for s in known.values()], axis=0) for lv in first["half_widths"]}
+    missing = [s for s in symbols if s not in known]
+    if missing:
+        log.warning("intervals of %s: not calibrated at training (not in its panel), so the median of the other "
+                    "assets' widths", ", ".join(missing))  # fmt: skip
+    rows = {lv: [known[s]["half_widths"][lv] if s in known else median[lv] for s in symbols] for lv in median}
+    return {"positive": first["positive"], "half_widths": rows}

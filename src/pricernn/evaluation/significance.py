@@ -58,7 +58,29 @@ def diebold_mariano(error_model: np.ndarray, error_reference: np.ndarray, horizo
     means the model's loss is lower. Identical losses give (nan, 1.0): there is nothing to test.
     """
     d = np.asarray(error_model, dtype=float) ** 2 - np.asarray(error_reference, dtype=float) ** 2
-    n, h = len(d), int(horizon)
+    return _mean_differential_test(d, int(horizon))
+
+
+def panel_diebold_mariano(
+    error_model: np.ndarray, error_reference: np.ndarray, dates: np.ndarray, horizon: int = 1
+) -> tuple[float, float]:
+    """Equal squared-error loss on average over the assets of a panel and over time: the overall
+    equal-predictive-ability test of Akgun, Pirotte, Urga & Yang (2024, "Equal predictive ability tests based on
+    panel data with applications to OECD and IMF forecasts", IJF 40(1)), its S-statistic on the cross-sectional
+    mean loss differential of each date ``d̄_t = mean_i (e_model,it² - e_reference,it²)`` (over the assets with a
+    forecast that date), tested as one time series as :func:`diebold_mariano` does. Averaging within a date first
+    makes it valid whatever the dependence between assets on the same day, which a test on the rows of all
+    assets stacked would ignore (and reject too often: stocks fall together). Returns (statistic, p-value)."""
+    d = np.asarray(error_model, dtype=float) ** 2 - np.asarray(error_reference, dtype=float) ** 2
+    _, day = np.unique(np.asarray(dates), return_inverse=True)
+    mean = np.bincount(day, weights=d) / np.bincount(day)
+    return _mean_differential_test(mean, int(horizon))
+
+
+def _mean_differential_test(d: np.ndarray, h: int) -> tuple[float, float]:
+    """Diebold-Mariano's statistic with Harvey-Leybourne-Newbold's correction for the mean of the loss
+    differential ``d`` (one value per forecast date, h-step errors overlapping)."""
+    n = len(d)
     centred = d - d.mean()
     gammas = [centred[k:] @ centred[: n - k] / n for k in range(min(h, n))]
     variance = gammas[0] + 2 * sum(gammas[1:])
@@ -167,3 +189,19 @@ def mean_return_test(returns: np.ndarray) -> tuple[float, float]:
         return float("nan"), 1.0
     statistic = r.mean() / np.sqrt(variance)
     return float(statistic), float(2 * stats.norm.sf(abs(statistic)))
+
+
+def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (Benjamini & Hochberg 1995, "Controlling the false discovery rate",
+    JRSS B 57(1)): ``p_(i) m / i`` for the i-th smallest of m, made monotone from the largest down and capped at 1.
+    Rejecting where the adjusted value is below q keeps the expected share of false claims among all claims at
+    most q (for independent or positively dependent tests, as assets' are). NaN stays NaN and is not counted."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite])]
+    m = len(order)
+    if m:
+        scaled = p[order] * m / np.arange(1, m + 1)
+        out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return out
