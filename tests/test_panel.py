@@ -122,10 +122,10 @@ def test_a_ragged_panel_trains_and_lists_every_asset_it_kept(stocks, tmp_path, w
 
 
 def test_predict_forecasts_every_asset_of_a_panel_checkpoint(stocks, tmp_path, write_csv, compose_cfg):
+    from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
     from pricernn.predict import forecast_history
-    from conftest import CONF_DIR
 
     path = write_csv(stocks)
     run = tmp_path / "run"
