@@ -2,14 +2,15 @@
 
     python scripts/benchmark.py [--quick | --tiny] [--cells rnn,lstm,gru] [--out outputs/benchmark.json]
 
-Every figure is a ratio taken in this one run (ours vs a bare loop on the same model and data), so results
-from noisy machines stay comparable. Sections: train (throughput per cell, fp32 and the fastest settings),
-windowing (time and memory of building windows), inference (one-step and 30-step recursive), end_to_end
-(the default ``scripts/train.py`` run split into phases), sweep (a grid with the joblib launcher vs the
-sequential one), devices (per device, the CPU and a CUDA GPU when one is visible: bare vs framework at batch
-64 and 1024, and the bare loop's windows per second by batch size), machine. ``--quick`` finishes in about
-a minute; ``--tiny`` (for the test suite) checks that every figure is produced, with sizes too small for the
-figures to mean anything.
+Every figure is a ratio taken in this one run (ours vs a bare loop on the same model and data), so results from
+noisy machines stay comparable. Sections: train (throughput per cell, fp32 and the fastest settings), windowing
+(time and memory of building windows), inference (one-step and 30-step recursive), end_to_end (the default
+``scripts/train.py`` run split into phases), sweep (a grid with the joblib launcher vs the sequential one), panel
+(1,000 synthetic series x 5,000 days: window memory, training throughput against one series of the same length,
+batched inference over every asset's last window), devices (per device, the CPU and a CUDA GPU when one is visible:
+bare vs framework at batch 64 and 1024, and the bare loop's windows per second by batch size), machine. ``--quick``
+finishes in about two minutes; ``--tiny`` (for the test suite) checks that every figure is produced, with sizes too
+small for the figures to mean anything.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 from bench.costs import end_to_end, inference, sweep, windowing
 from bench.machine import machine
+from bench.panel import panel
 from bench.throughput import bare_throughput, best_of, by_batch_size, framework_throughput, per_sample_throughput
 
 from pricernn.data import PriceDataModule
@@ -34,20 +36,23 @@ SIZES = {  # per size: steps and rounds per throughput figure, windowing sizes, 
     # and the devices measured by batch size, with those batch sizes
     "full": {"steps": 100, "rounds": 3, "points": [10**5, 10**6, 10**7], "run": [],
              "grid": ["model=rnn,lstm,gru", "data.window=20,30", "model.hidden_size=16,32", *SHORT_RUNS],
-             "devices": ["cpu", *CUDA], "batches": [64, 1024], "scaling": [16, 64, 256, 1024, 2048]},
+             "devices": ["cpu", *CUDA], "batches": [64, 1024], "scaling": [16, 64, 256, 1024, 2048],
+             "panel": {"series": 1000, "days": 5000, "steps": 200}},
     "quick": {"steps": 20, "rounds": 1, "points": [10**5, 10**6], "run": ["debug=tiny"],
               "grid": ["model=rnn,gru", *SHORT_RUNS],
-              "devices": CUDA, "batches": [64, 1024], "scaling": [64, 256, 1024]},  # under a minute on 2 cores
+              "devices": CUDA, "batches": [64, 1024], "scaling": [64, 256, 1024],
+              "panel": {"series": 100, "days": 2000, "steps": 20, "rounds": 1}},  # about a minute and a half on 2 cores
     "tiny": {"steps": 5, "rounds": 1, "points": [10**4], "run": ["debug=fast"],
              "grid": ["model=rnn,gru", "debug=fast", "evaluation.steps=1", "~callbacks.early_stopping"],
-             "devices": ["cpu"], "batches": [64, 128], "scaling": [16, 64]},
+             "devices": ["cpu"], "batches": [64, 128], "scaling": [16, 64],
+             "panel": {"series": 4, "days": 300, "steps": 5, "rounds": 1}},
 }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="fewer steps and sizes: about a minute")
+    size.add_argument("--quick", action="store_true", help="fewer steps and sizes: about two minutes")
     size.add_argument("--tiny", action="store_true", help="every figure, meaningless sizes: for the test suite")
     parser.add_argument("--cells", default="rnn,lstm,gru")
     parser.add_argument("--out", default="outputs/benchmark.json")
@@ -83,6 +88,7 @@ def main() -> None:
             result["train"][cell] = row
             print(f"train {cell}: {row}", flush=True)
         result["devices"] = {d: by_batch_size(d, cells, spec, out, x, y) for d in spec["devices"]}
+        result["panel"] = panel(**spec["panel"], out=out / "panel")
     result["windowing"] = windowing(spec["points"])
     result["inference"] = inference("lstm", 5 if size == "tiny" else 30)
     result["end_to_end"] = end_to_end(spec["run"])
@@ -138,6 +144,14 @@ def report(r: dict) -> str:
     lines.append(
         f"scripts/train.py ({e['config']}): {e['wall_s']:.1f} s = import+config {e['import_and_config_s']:.1f} + setup "
         f"{e['setup_s']:.1f} + fit {e['train_s']:.1f} + test {e['test_s']:.1f}; not fitting: {e['overhead_share']:.0%}"
+    )
+    p = r["panel"]
+    lines.append(
+        f"panel of {p['series']} series x {p['days']} days: windows add {p['windowing']['memory_ratio']:.3f}x the "
+        f"raw panel in memory (copies would be {p['windowing']['materialised_ratio']:.0f}x); training "
+        f"{p['train_panel_windows_per_s']:.0f} windows/s vs {p['train_one_series_windows_per_s']:.0f} for one series "
+        f"as long (ratio {p['train_ratio']:.2f}); next step for all {p['inference']['assets']} assets in one batch "
+        f"{p['inference']['batched_s'] * 1e3:.1f} ms, {p['inference']['speedup']:.0f}x faster than one call each"
     )
     w = r["sweep"]
     lines.append(

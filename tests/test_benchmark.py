@@ -28,6 +28,9 @@ def test_tiny_benchmark_writes_every_figure_in_the_documented_layout(run_script,
     cpu = report["devices"]["cpu"]["gru"]  # the by-batch-size table: the same code measures a GPU when one is seen
     assert {"64", "128"} <= set(cpu) and all(cpu[b]["ratio"] > 0 for b in ("64", "128"))
     assert set(cpu["bare_windows_per_s_by_batch"]) == {"16", "64"}
+    panel = report["panel"]  # 4 synthetic series through the real panel path
+    assert panel["series"] == 4 and panel["windowing"]["memory_ratio"] < 1.5 and panel["train_ratio"] > 0
+    assert panel["inference"]["assets"] == 4 and "panel of 4 series x 300 days" in result.stdout
 
 
 def test_fast_batches_equal_a_per_sample_dataloader_in_the_same_order():

@@ -141,6 +141,11 @@ def test_unknown_key_and_option_fail_with_one_line_naming_the_closest(run_script
     result = run_script("train.py", "model=transformer")
     assert result.returncode == 2
     assert result.stderr == "error: model=transformer: no such option; choose one of: gru, lstm, rnn\n"
+    result = run_script("train.py", "trainer.enable_progress_bar=false")  # a real key no config file sets
+    assert result.returncode == 2 and result.stderr == (
+        "error: trainer.enable_progress_bar is not set by any config file: "
+        "add it with +trainer.enable_progress_bar=false\n"
+    )
 
 
 def test_last_checkpoint_is_the_last_epoch_and_best_the_best(compose_cfg, tmp_path):

@@ -6,11 +6,13 @@ from scipy import stats
 
 from pricernn.evaluation import AutoRegression, score_forecasts
 from pricernn.evaluation.significance import (
+    benjamini_hochberg,
     diebold_mariano,
     direction_test,
     information_coefficient,
     mean_return_test,
     newey_west_variance,
+    panel_diebold_mariano,
     pesaran_timmermann,
     reverse_regression_test,
 )
@@ -180,3 +182,39 @@ def test_the_report_claims_skill_on_random_walks_no_more_often_than_a_test_s_siz
             claims.setdefault(f"h{h}", []).append(line.startswith(("beats", "its moves carry")))
     rates = {k: float(np.mean(v)) for k, v in claims.items()}
     assert max(rates.values()) <= 0.08, rates  # DM's "beats" (2.5 %) plus the information branch
+
+
+def test_panel_diebold_mariano_tests_the_mean_loss_differential_of_each_date_by_hand():
+    # two assets, five dates (given out of order, one asset missing a date); d = e_model² - e_naive²
+    dates = np.array(["d1", "d1", "d2", "d2", "d3", "d4", "d4", "d5", "d5"])
+    d = np.array([2.0, 0.0, -2.0, 0.0, 2.0, 0.0, 0.0, 3.0, 3.0])  # per-date means: 1, -1, 2, 0, 3 (as above)
+    order = np.array([3, 0, 8, 5, 1, 2, 7, 4, 6])
+    e_model, e_naive = np.sqrt(np.clip(d, 0, None)), np.sqrt(np.clip(-d, 0, None))
+    statistic, pvalue = panel_diebold_mariano(e_model[order], e_naive[order], dates[order], horizon=1)
+    assert statistic == pytest.approx(1.414213562, rel=1e-8)  # the one-series example's numbers
+    assert pvalue == pytest.approx(0.2302, abs=1e-4)
+
+
+def test_panel_diebold_mariano_holds_its_size_when_assets_move_together():
+    # 10 assets on 250 days with equally good forecasts whose errors share each day's market move: a test on the
+    # stacked rows takes 2,500 dependent rows for independent ones and rejects far too often; averaging each day
+    # first keeps the size near 5 %
+    rng = np.random.default_rng(0)
+    days, assets, trials = 250, 10, 400
+    dates = np.repeat(np.arange(days), assets)
+    panel, stacked = 0, 0
+    for _ in range(trials):
+        common = rng.standard_normal((2, days, 1))
+        e_model = (common[0] + 0.5 * rng.standard_normal((days, assets))).ravel()
+        e_naive = (common[1] + 0.5 * rng.standard_normal((days, assets))).ravel()
+        panel += panel_diebold_mariano(e_model, e_naive, dates)[1] < 0.05
+        stacked += diebold_mariano(e_model, e_naive)[1] < 0.05
+    assert 0.02 <= panel / trials <= 0.08
+    assert stacked / trials > 0.3
+
+
+def test_benjamini_hochberg_adjusts_as_r_p_adjust_does():
+    # R: p.adjust(c(0.01, 0.04, 0.03, 0.005, 0.5), "BH") = 0.025 0.050 0.050 0.025 0.500
+    adjusted = benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.005, 0.5, np.nan]))
+    np.testing.assert_allclose(adjusted[:5], [0.025, 0.05, 0.05, 0.025, 0.5])
+    assert np.isnan(adjusted[5])

@@ -28,12 +28,12 @@ def windowing(sizes: list[int], window: int = 60) -> dict:
     normalizer = Normalizer("none", False, (0.0,), (1.0,), 0.0, 1.0)
     for n in sizes:
         series = torch.randn(n, 1)
-        before = _rss()
+        before = resident_bytes()
         start = time.perf_counter()
         dataset = WindowDataset(series, series[:, 0], series[:, 0], range(0, n - window), window, 1, normalizer)
         batch = dataset[torch.arange(64)]  # one gather, to show the views work
         seconds = time.perf_counter() - start
-        extra = max(_rss() - before, 0)
+        extra = max(resident_bytes() - before, 0)
         shares = sliding_windows(series, window).untyped_storage().data_ptr() == series.untyped_storage().data_ptr()
         out[f"{n:.0e}".replace("+0", "")] = {
             "points": n,
@@ -46,7 +46,7 @@ def windowing(sizes: list[int], window: int = 60) -> dict:
     return out
 
 
-def _rss() -> int:
+def resident_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 

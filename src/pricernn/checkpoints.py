@@ -114,7 +114,7 @@ def flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 # Keys added after checkpoints were first written, with the value that older runs had in effect.
-ADDED_KEYS: dict[str, Any] = {"model.loss": "mse", "model.quantiles": [0.1, 0.5, 0.9]}
+ADDED_KEYS: dict[str, Any] = {"model.loss": "mse", "model.quantiles": [0.1, 0.5, 0.9], "model.symbol_embedding": 0}
 
 
 def check_resumable(path: str, state: dict[str, Any], cfg: DictConfig, data_contract: dict[str, Any]) -> None:

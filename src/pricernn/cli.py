@@ -49,7 +49,7 @@ def validate_composed(config_name: str, overrides: list[str], conf_dir: str, sch
     from hydra import compose, initialize_config_dir
     from hydra.errors import MissingConfigException
 
-    from pricernn.config import unknown_key_message, validate
+    from pricernn.config import key_names, unknown_key_message, validate
 
     try:
         with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
@@ -59,7 +59,11 @@ def validate_composed(config_name: str, overrides: list[str], conf_dir: str, sch
     except Exception as err:  # Hydra's and OmegaConf's many ways of refusing a command line
         text = str(err)
         if text.startswith("Could not override '"):
-            raise UserError(unknown_key_message(text.split("'")[1], schema)) from None
+            key = text.split("'")[1]
+            if key in key_names(schema):  # a key the schema knows that no config file sets: Hydra wants a '+'
+                value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == key), "VALUE")
+                raise UserError(f"{key} is not set by any config file: add it with +{key}={value}") from None
+            raise UserError(unknown_key_message(key, schema)) from None
         raise UserError(f"cannot compose the config: {first_line(err)}") from None
     typed = validate(cfg, schema)
     if "data" in typed:  # names a file cannot decide: a frequency alias, an exchange calendar (pandas only, quick)

@@ -61,11 +61,15 @@ class Combination:
 
 
 def fit_combination(
-    paths: dict[str, np.ndarray], actual: np.ndarray, last: np.ndarray, shrink: bool = True
+    paths: dict[str, np.ndarray],
+    actual: np.ndarray,
+    last: np.ndarray,
+    shrink: bool = True,
+    dates: np.ndarray | None = None,
 ) -> Combination:
     """Fit the per-horizon choice (lowest RMSE among ``paths``, each (M, H) prices from consecutive origins) and,
     with ``shrink``, the weights toward the last price, on validation origins: ``actual`` (M, H) realised
-    prices, ``last`` (M,) the origin prices."""
+    prices, ``last`` (M,) the origin prices, ``dates`` (M,) their dates (several assets of a panel share one)."""
     steps = actual.shape[1]
     choice = tuple(
         min(paths, key=lambda name, k=k: float(np.mean((paths[name][:, k] - actual[:, k]) ** 2))) for k in range(steps)
@@ -74,20 +78,26 @@ def fit_combination(
         return Combination(choice, (1.0,) * steps)
     chosen = Combination(choice, (1.0,) * steps).apply(paths, last)
     predicted, realised = chosen / last[:, None] - 1.0, actual / last[:, None] - 1.0
-    fits = [_slope(predicted[:, k], realised[:, k], k + 1) for k in range(steps)]
+    dates = np.arange(len(last)) if dates is None else np.asarray(dates)
+    fits = [_slope(predicted[:, k], realised[:, k], k + 1, dates) for k in range(steps)]
     kept = _holm([pvalue for _, pvalue in fits])
     weights = (min(slope, 1.0) if keep else 0.0 for (slope, _), keep in zip(fits, kept, strict=True))
     return Combination(choice, tuple(float(w) for w in weights))
 
 
-def _slope(predicted: np.ndarray, realised: np.ndarray, horizon: int) -> tuple[float, float]:
-    """λ = Σ m a / Σ m² and the one-sided p-value of λ > 0 (Newey-West variance); (0, 1) without moves."""
+def _slope(predicted: np.ndarray, realised: np.ndarray, horizon: int, dates: np.ndarray) -> tuple[float, float]:
+    """λ = Σ m a / Σ m² and the one-sided p-value of λ > 0; (0, 1) without moves. The variance sums the scores
+    of each date first, then takes Newey-West's over the dates (Driscoll & Kraay 1998, "Consistent covariance
+    matrix estimation with spatially dependent panel data", REStat 80(4)): assets of a panel move together on a
+    day; for one series every date is its own and this is plain Newey-West."""
     sxx = float(predicted @ predicted)
     if sxx <= 0:
         return 0.0, 1.0
     slope = float(predicted @ realised) / sxx
-    lags = horizon - 1 + hac_lags(len(predicted))
-    variance = len(predicted) * newey_west_variance(predicted * (realised - slope * predicted), lags) / sxx**2
+    _, day = np.unique(dates, return_inverse=True)
+    scores = np.bincount(day, weights=predicted * (realised - slope * predicted))  # one sum per date, in order
+    lags = horizon - 1 + hac_lags(len(scores))
+    variance = len(scores) * newey_west_variance(scores, lags) / sxx**2
     if variance <= 0:
         return slope, 1.0
     return slope, float(stats.norm.sf(slope / np.sqrt(variance)))

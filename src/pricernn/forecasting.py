@@ -21,10 +21,16 @@ def can_recurse(transform: dict) -> bool:
 
 @torch.no_grad()
 def recursive_forecast(
-    model: RecurrentForecaster, inputs: torch.Tensor, last_price: torch.Tensor, steps: int, net: str | None = None
+    model: RecurrentForecaster,
+    inputs: torch.Tensor,
+    last_price: torch.Tensor,
+    steps: int,
+    net: str | None = None,
+    series: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Forecast ``steps`` prices after each window of ``inputs`` (B, W, F), in model units (prices or log
-    returns, as at training); ``last_price`` (B,) is each window's last target price.
+    returns, as at training); ``last_price`` (B,) is each window's last target price; ``series`` (B,) each
+    window's series in the model's panel (for a symbol embedding).
 
     Network ``net`` (default: the model's primary one) predicts its outputs' steps at once; for more steps each
     forecast is appended to the window (the oldest rows drop out) and it runs again, as many times as needed. All
@@ -43,7 +49,7 @@ def recursive_forecast(
     done = 0
     while done < steps:
         x, _, ctx = normalizer.normalize(window, window.new_zeros(len(window), horizon), anchor)
-        prices = model.to_price(model(x, net), ctx)
+        prices = model.to_price(model(x, net, series), ctx)
         take = min(horizon, steps - done)
         new_prices = prices[:, :take]
         chunks.append(new_prices)
@@ -64,11 +70,17 @@ def recursive_forecast(
 MIN_CALIBRATION = 50
 
 
-def strategy_paths(model: RecurrentForecaster, inputs: torch.Tensor, last_price: torch.Tensor, steps: int) -> dict:
+def strategy_paths(
+    model: RecurrentForecaster,
+    inputs: torch.Tensor,
+    last_price: torch.Tensor,
+    steps: int,
+    series: torch.Tensor | None = None,
+) -> dict:
     """Every network's price paths (B, steps) from the same windows: ``{"recursive": ..., "direct": ...}`` for
     ``model.strategy=auto``, one entry otherwise (numpy, float64)."""
     return {
-        name: recursive_forecast(model, inputs, last_price, steps, net=name).cpu().double().numpy()
+        name: recursive_forecast(model, inputs, last_price, steps, name, series).cpu().double().numpy()
         for name in model.nets
     }
 
@@ -91,7 +103,12 @@ def quantile_pair(quantiles: tuple[float, ...], level: float) -> tuple[int, int]
 
 @torch.no_grad()
 def base_bands(
-    model: RecurrentForecaster, inputs: torch.Tensor, last_price: torch.Tensor, forecast: np.ndarray, levels: tuple
+    model: RecurrentForecaster,
+    inputs: torch.Tensor,
+    last_price: torch.Tensor,
+    forecast: np.ndarray,
+    levels: tuple,
+    series: torch.Tensor | None = None,
 ) -> Bands:
     """Per interval level, the band conformal calibration widens: the point ``forecast`` (M, steps) itself, or for
     a quantile model the learned quantiles of :func:`quantile_pair`, as offsets from the median added to the
@@ -100,7 +117,7 @@ def base_bands(
         return point_bases(forecast, levels)
     net = model.nets[model.primary]
     x, _, ctx = model.normalizer.normalize(inputs, inputs.new_zeros(len(inputs), net.outputs), last_price)
-    q = net.quantiles(x)
+    q = net.quantiles(model.with_symbols(x, series))
     prices = torch.stack([model.to_price(q[..., k], ctx) for k in range(q.shape[-1])], dim=-1).double().numpy()
     offsets = prices - prices[..., net.median : net.median + 1]  # (M, outputs, quantiles)
     reach = min(forecast.shape[1], net.outputs)
@@ -123,19 +140,19 @@ def validation_combination(
     a panel a calm stock's residuals do not set a volatile one's bands). The weights are fitted on the same
     residuals as the calibration: one number per horizon, a small optimism the test period's coverage shows."""
     windows, _, targets = datamodule.forecast_origins("val", steps)
-    anchor = torch.as_tensor(targets.anchor, dtype=torch.float32)
-    paths = strategy_paths(model, windows, anchor, steps)
-    combination = fit_combination(paths, targets.actual, targets.anchor, shrink)
+    anchor, series = torch.as_tensor(targets.anchor, dtype=torch.float32), torch.as_tensor(targets.series)
+    paths = strategy_paths(model, windows, anchor, steps, series)
+    combination = fit_combination(paths, targets.actual, targets.anchor, shrink, targets.origin_dates.values)
     if not levels:
         return combination, None
     combined = combination.apply(paths, targets.anchor)
-    bases = base_bands(model, windows, anchor, combined, tuple(levels))
+    bases = base_bands(model, windows, anchor, combined, tuple(levels), series)
     pooled = Conformal.fit(targets.actual, bases)
     if datamodule.series.n_series == 1:
         return combination, [pooled]
     calibrations = []
     for k in range(datamodule.series.n_series):
-        mine = targets.series == k
+        mine = targets.series == datamodule.first_series + k
         own = {level: (lower[mine], upper[mine]) for level, (lower, upper) in bases.items()}
         # a few residuals cannot set a 95 % band: a series with a short validation part takes the pooled one
         calibrations.append(Conformal.fit(targets.actual[mine], own) if mine.sum() >= MIN_CALIBRATION else pooled)

@@ -4,7 +4,8 @@ own baselines, AR fit, adaptive intervals and trading check), then pooled.
 Pooled figures are over all test targets of all series, in price units as for one series (``test/rmse`` and the
 rest); beside them how many assets the model beats, and per asset one row of ``per_symbol.csv``. Tests on the
 pool respect that assets move together on the same day: Diebold-Mariano on the cross-sectional mean loss
-differential per date; across assets, p-values are adjusted by Benjamini-Hochberg.
+differential per date, of errors relative to the last price so that each asset counts alike; across assets,
+p-values are adjusted by Benjamini-Hochberg.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import pandas as pd
 from pricernn.combination import Combination
 from pricernn.data import PriceDataModule
 from pricernn.data.frequency import bar_word
+from pricernn.errors import check
 from pricernn.evaluation import score_forecasts
 from pricernn.evaluation.intervals import Conformal, score_intervals
 from pricernn.evaluation.significance import SIGNIFICANCE, benjamini_hochberg, panel_diebold_mariano
+from pricernn.forecasting import scored_steps
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import horizon_figure, symbol_figure
 from pricernn.report import NAMES, Report, Scored, build_report, horizon_table
@@ -60,14 +63,22 @@ def panel_report(
 ) -> Report:
     """Score the model on every series of the panel, then pool (module docstring). ``evaluation``: the keyword
     arguments of :func:`~pricernn.report.build_report` (ma_window, trading, interval_method, ...)."""
-    symbols = datamodule.series.symbols
-    parts = []
-    for k, symbol in enumerate(symbols):
+    scored_steps_ = scored_steps(model, steps)
+    parts, symbols, short = [], [], []
+    for k, symbol in enumerate(datamodule.series.symbols):
+        view = datamodule.part(k)
+        if len(view.series.dates) - view.rows[1] < scored_steps_:  # no origin whose every horizon is in the test
+            short.append(symbol)
+            continue
         calibration = calibrations[k] if calibrations else None
-        part = build_report(model, datamodule.part(k), combination, calibration, steps=steps, title=f"{title} {symbol}",
+        part = build_report(model, view, combination, calibration, steps=steps, title=f"{title} {symbol}",
                             figures=False, **evaluation)  # fmt: skip
         part.metrics["eval/origins_next"] = len(part.predictions)
         parts.append(part)
+        symbols.append(symbol)
+    if short:
+        log.warning("not scored: %s, with fewer test bars than evaluation.steps=%d", ", ".join(short), scored_steps_)
+    check(parts, f"no series has evaluation.steps={scored_steps_} bars in the test period")
     scale = datamodule.naive_mae_train
     metrics = _pooled(parts, "next", scale, per_horizon=False)
     metrics["test/rmse_ratio_naive"] = metrics["test/rmse"] / metrics["naive/rmse"]
@@ -79,8 +90,9 @@ def panel_report(
     metrics["eval/origins"] = sum(len(p.scored["multi"].origins.anchor) for p in parts)
     if steps > 1:
         metrics["test/rmse_ratio_naive_last_h"] = metrics[f"test/h{steps}/rmse"] / metrics[f"naive/h{steps}/rmse"]
-    table = per_symbol_table(parts, symbols)
+    table = per_symbol_table(parts, tuple(symbols))
     metrics.update(panel_headline(table))
+    metrics["panel/not_scored"] = len(short)
 
     names = [n for n in NAMES if f"{n}/h1/rmse" in metrics]
     levels = tuple(parts[0].scored["multi"].bands)
@@ -112,7 +124,8 @@ def _pooled(parts: list[Report], key: str, scale: float, per_horizon: bool) -> d
         prefix = f"h{h + 1}/" if per_horizon else ""
         for test in STACKED_TESTS:
             metrics.pop(f"test/{prefix}{test}", None)
-        errors = forecasts["test"][:, h] - actual[:, h], forecasts["naive"][:, h] - actual[:, h]
+        # relative errors: each asset counts alike, whatever its price (a $500 stock's error is not 100 $5 ones')
+        errors = ((forecasts[n][:, h] - actual[:, h]) / anchor for n in ("test", "naive"))
         stat, p = panel_diebold_mariano(*errors, dates, horizon=h + 1 if per_horizon else 1)
         metrics[f"test/{prefix}dm_stat"], metrics[f"test/{prefix}dm_pvalue"] = stat, p
     if all(s.bands for s in scored):
@@ -143,7 +156,7 @@ def panel_headline(table: pd.DataFrame) -> dict[str, float]:
     better = np.nan_to_num(table["dm_stat"].to_numpy(dtype=float)) < 0
     return {
         "panel/series": len(table),
-        "test/median_rmse_ratio": float(np.median(ratio)),
+        "test/median_rmse_ratio": float(np.nanmedian(ratio)),
         "test/share_beating_naive": float(np.mean(ratio < 1)),
         "test/share_significantly_better": float(np.mean(significant & better)),
         "test/share_significantly_worse": float(np.mean(significant & ~better)),

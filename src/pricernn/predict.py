@@ -95,14 +95,16 @@ def check_frequency(contract: dict, history: BarFrequency, source: str) -> None:
     log.warning("%s: bars of the same length, but check that this is the market the model knows", what)
 
 
-def check_price_range(contract: dict, last_price: float, last_date: pd.Timestamp, source: str) -> None:
+def check_price_range(
+    contract: dict, last_price: float, last_date: pd.Timestamp, source: str, symbol: str = ""
+) -> None:
     """A model of price levels (``standard``, ``minmax``, ``none`` on prices) learnt outputs inside the training
     period's price range and cannot reach prices outside it: an error. A model that reads relative moves (the
     window scaler, log returns) forecasts at any level, but a last price far outside that range (0.2x-5x)
     suggests another series: a warning."""
     if "train_range" not in contract:
         return
-    low, high = contract["train_range"]
+    low, high = (contract.get("train_ranges") or {}).get(symbol, contract["train_range"])  # a panel: the asset's
     normalizer = contract["normalizer"]
     relative = normalizer["scaler"] == "window" or normalizer["log_return"]
     bounds = (low / RANGE_FACTOR, high * RANGE_FACTOR) if relative else (low, high)
@@ -141,6 +143,7 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
         raise UserError(f"{err} (ckpt={cfg.ckpt} reads columns {', '.join(contract['features'])})") from err
     window, source = contract["window"], history.settings["path"]
     parts = _long_enough(parts, window, source, cfg.ckpt)
+    parts, series = _series_numbers(model, contract, parts, cfg.ckpt, explicit="symbols" in given)
     trained_until = (contract.get("data") or {}).get("end")
     latest = max(part.dates[-1] for part in parts)
     if trained_until and "end" not in given:
@@ -149,18 +152,18 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     check_frequency(contract, history.frequency, source)
     for part in parts:
         name = f"{source}[{part.symbols[0]}]" if part.symbols[0] else source
-        check_price_range(contract, float(part.levels[-1]), part.dates[-1], name)
+        check_price_range(contract, float(part.levels[-1]), part.dates[-1], name, part.symbols[0])
     # every series' last window in one batch: one forward pass per step for all of them
     inputs = torch.stack([torch.tensor(part.inputs[-window:], dtype=torch.float32) for part in parts])
     last = np.array([float(part.levels[-1]) for part in parts])
     anchor = torch.tensor(last, dtype=torch.float32)
     # every network's path, combined per horizon as validated at training time (strategy, pull to the last price)
-    paths = strategy_paths(model, inputs, anchor, int(cfg.steps))
+    paths = strategy_paths(model, inputs, anchor, int(cfg.steps), series)
     prices = combination.apply(paths, last)
     # the bands as calibrated at training time (validation residuals; with ACI, its widths adapted over the test)
     calibration = panel_state(calibration, tuple(part.symbols[0] for part in parts)) if calibration else calibration
     levels = tuple(float(level) for level in (calibration or {}).get("half_widths", {}))
-    bases = base_bands(model, inputs, anchor, prices, levels)
+    bases = base_bands(model, inputs, anchor, prices, levels, series)
     bands = bands_from_checkpoint(calibration, bases) if levels else {}
     # the model's bars (and the calendar it was given, or data.calendar here): the next sessions, hours, months
     frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency
@@ -173,13 +176,13 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
         frames.append(
             pd.DataFrame(
                 {
-                    **({"symbol": symbol} if symbol else {}),
                     "date": dates.strftime(stamp),
                     "step": range(1, len(dates) + 1),
                     "predicted": prices[k],
                     **{f"{side}_{round(100 * lv)}": b[j] for lv, b in mine.items() for j, side in enumerate(SIDES)},
                     "target": contract["target"],
                     "source": source,
+                    **({"symbol": symbol} if symbol else {}),
                 }
             )
         )
@@ -196,6 +199,23 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     title = f"{what}, {Path(source).name}, model {Path(str(cfg.ckpt)).name}"
     render(forecast_figure(plotted, title, contract["target"]), out_dir / "forecast.png")
     return forecast
+
+
+def _series_numbers(model, contract: dict, parts: list, ckpt: str, explicit: bool) -> tuple[list, torch.Tensor | None]:
+    """For a model with a symbol embedding, the series it has a vector for and each one's number in the panel it
+    was trained on. One it was not trained on (skipped at training as too short, or new in the file) is left out
+    with a warning, or is an error when ``data.symbols`` named it."""
+    if model.embedding is None:
+        return parts, None
+    known = list(contract.get("symbols") or [""])
+    unknown = [p.symbols[0] for p in parts if p.symbols[0] not in known]
+    what = f"ckpt={ckpt} has a symbol embedding (model.symbol_embedding) learned for {', '.join(known)}"
+    check(not explicit or not unknown, f"{what}: it knows no {', '.join(unknown)}; give data.symbols= among those")
+    check(len(unknown) < len(parts), f"{what}: it knows none of the series read")
+    if unknown:
+        log.warning("%s: no forecast for %s, which it has no vector for", what, ", ".join(unknown))
+    parts = [p for p in parts if p.symbols[0] in known]
+    return parts, torch.tensor([known.index(p.symbols[0]) for p in parts])
 
 
 def _long_enough(parts: list, window: int, source: str, ckpt: str) -> list:

@@ -170,11 +170,11 @@ def _forecasts(
     the origins, the calls (the chosen strategy's forecasts before any pull toward the last price) and the base
     bands the intervals at ``levels`` widen (pricernn.forecasting.base_bands)."""
     windows, rows, targets = datamodule.forecast_origins("test", steps)
-    anchor = torch.as_tensor(targets.anchor, dtype=torch.float32)
-    paths = strategy_paths(model, windows, anchor, steps)
+    anchor, series = torch.as_tensor(targets.anchor, dtype=torch.float32), torch.as_tensor(targets.series)
+    paths = strategy_paths(model, windows, anchor, steps, series)
     origins = Origins(rows, targets.origin_dates, targets.target_dates, targets.anchor, targets.actual)
     combined, calls = combination.apply(paths, targets.anchor), combination.unshrunk().apply(paths, targets.anchor)
-    return combined, origins, calls, base_bands(model, windows, anchor, combined, levels)
+    return combined, origins, calls, base_bands(model, windows, anchor, combined, levels, series)
 
 
 def _fit_ar(levels: np.ndarray, train_rows: int) -> AutoRegression | None:

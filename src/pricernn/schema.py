@@ -76,6 +76,7 @@ class ModelConfig:
     strategy: str = rule(choices=STRATEGIES)
     loss: str = rule(choices=LOSSES)
     quantiles: list[float] = rule()
+    symbol_embedding: int = rule(min=0)
 
 
 @dataclass

@@ -127,8 +127,13 @@ def _panel_line(metrics: dict) -> str:
         f"{n} assets, one model: below naive's RMSE on {count('test/share_beating_naive')} of {n} (median ratio "
         f"{metrics['test/median_rmse_ratio']:.4f}); significantly better on {count('test/share_significantly_better')}"
         f", worse on {count('test/share_significantly_worse')} (Diebold-Mariano, Benjamini-Hochberg 5 %); pooled "
-        "figures above are over all assets' test days, their DM p on each day's mean across assets; per asset: "
-        "per_symbol.csv"
+        "figures above are over all assets' test days, their DM p on each day's mean relative loss across assets; "
+        "per asset: per_symbol.csv"
+        + (
+            f"; {int(metrics['panel/not_scored'])} not scored (too few test bars)"
+            if metrics.get("panel/not_scored")
+            else ""
+        )
     )
 
 

@@ -136,6 +136,7 @@ def train(
         check_resumable(cfg.resume, resumed, cfg, contract)
     model = RecurrentForecaster(
         n_features=datamodule.n_features,
+        n_series=datamodule.series.n_series,
         horizon=horizon,
         transform=contract,
         loss_weights=datamodule.loss_weights() if horizon > 1 else None,

@@ -6,6 +6,7 @@ round the clock (``24/7``), or without a calendar by the bars' weekly pattern (p
 from __future__ import annotations
 
 import difflib
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ import pandas as pd
 
 from pricernn.data.frequency import DAY_S, BarFrequency, clean_times, parse_alias, pattern_times, stamp_format
 from pricernn.errors import UserError, check, first_line
+
+log = logging.getLogger("pricernn")
 
 ROUND_THE_CLOCK = "24/7"
 INSTALL = "pip install exchange-calendars (or pip install 'pricernn[calendars]')"
@@ -171,3 +174,21 @@ def _session_times(frequency: BarFrequency, xcal: Any, start: Any, end: Any) -> 
     if np.isin(closes - closes.astype("datetime64[D]"), tods.max()).any():
         return pd.DatetimeIndex(np.unique(grid[(grid > opens) & (grid <= closes)]))
     return pd.DatetimeIndex(np.unique(grid[(grid >= opens) & (grid < closes)]))
+
+
+def add_missing_sessions(
+    prices: pd.DataFrame, frequency: BarFrequency, calendar: str | None, fill: str
+) -> pd.DataFrame:
+    """With a ``calendar``, the bars it expects and ``prices`` lacks become empty rows, which ``data.fill`` then
+    fills (or drops); the log line says how many. Without one, holidays are unknown and nothing is added."""
+    if not calendar:
+        return prices
+    gaps = missing_sessions(prices.index, frequency, calendar)
+    log.info("%s", describe(frequency, calendar, gaps))
+    if not gaps.count:
+        return prices
+    missing = gaps.missing
+    if not frequency.intraday:  # daily bars: the sessions' dates at the history's time of day
+        missing = missing + (prices.index[-1] - prices.index[-1].normalize())
+    log.info("%d missing %s bars added as empty rows for data.fill=%s", gaps.count, calendar, fill)
+    return prices.reindex(prices.index.union(missing))

@@ -15,11 +15,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from pricernn.config import DataConfig, check_section
-from pricernn.data.calendar import describe, missing_sessions
-from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format
-from pricernn.data.panel import common_split, concat, load_panel, window_ranges
+from pricernn.data.calendar import add_missing_sessions, describe
+from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format, stamp_note
+from pricernn.data.panel import common_split, concat, load_series, window_ranges
 from pricernn.data.preprocess import PreparedSeries, encode, fill_missing
-from pricernn.data.sources import EMBEDDED, load_prices
+from pricernn.data.sources import EMBEDDED
 from pricernn.data.transforms import Normalizer
 from pricernn.data.windows import WindowDataset, batch_loader, sliding_windows
 from pricernn.errors import check
@@ -41,7 +41,7 @@ class SplitTargets:
     target_dates: np.ndarray  # (M, H) datetime64 day of each target
     anchor: np.ndarray  # (M,) last observed target price: the naive forecast for every horizon
     actual: np.ndarray  # (M, H) realised target prices
-    series: np.ndarray | None = None  # (M,) which series of the panel each window belongs to
+    series: np.ndarray | None = None  # (M,) which series of the panel (its number) each window belongs to
 
 
 class PriceDataModule(pl.LightningDataModule):
@@ -118,57 +118,41 @@ class PriceDataModule(pl.LightningDataModule):
         self.normalizer: Normalizer | None = None
         self.datasets: dict[str, WindowDataset] = {}
         self.bounds = np.zeros((0, 2), dtype=np.int64)  # per series: first validation row, first test row
+        self.first_series = 0  # the panel number of series 0 here (a part view's own series, pricernn.pooled)
         self.inputs: torch.Tensor | None = None  # (N, F) model inputs, as float32
 
     def prepare_series(self) -> list[PreparedSeries]:
         """Load, fill and encode every series (everything before the split; no fitting): one, or those of
         ``data.symbols`` in a panel (pricernn.data.panel)."""
-        common = dict(date_column=self.date_column, target=self.target, features=self.features, **self.read_options)
-        if self.symbols is None:
-            one = load_prices(self.path, symbol_column=self.symbol_column, symbol=self.symbol, **common)
-            frames = {self.symbol or "": one}
-        else:
-            frames = load_panel(self.path, symbols=self.symbols, layout=self.layout, symbol_column=self.symbol_column,
-                                **common)  # fmt: skip
+        frames = load_series(self.path, symbols=self.symbols, layout=self.layout, symbol_column=self.symbol_column,
+                             symbol=self.symbol, date_column=self.date_column, target=self.target,
+                             features=self.features, **self.read_options)  # fmt: skip
         if self.settings["dayfirst"] is None:  # the day order the file proved: a later file of it may not prove it
             self.settings["dayfirst"] = next(iter(frames.values())).attrs.get("dayfirst")
         if self.end is not None:  # pretend the history stops here (walk-forward folds, what-if runs)
             frames = {s: f.loc[: pd.Timestamp(self.end)] for s, f in frames.items()}
             check(any(len(f) for f in frames.values()), f"data.end={self.end} is before the first date of {self.path}")
             frames = {s: f for s, f in frames.items() if len(f)}
-        every_date = pd.DatetimeIndex(np.unique(np.concatenate([f.index.values for f in frames.values()])))
+        dates = [f.index for f in frames.values()]  # the bars of all series together tell the frequency
         self.frequency = infer_frequency(
-            every_date if len(frames) > 1 else next(iter(frames.values())).index, self.freq
+            dates[0] if len(dates) == 1 else dates[0].append(dates[1:]).unique().sort_values(), self.freq
         )
-        stamped = self.frequency.slots[0] % 86_400 if self.frequency.slots and not self.frequency.intraday else 0
-        if stamped and self.read_options["timezone"] is None:
-            log.info("daily bars stamped at %s, not midnight: if these are UTC times of a market elsewhere, set "
-                     "data.timezone (e.g. Asia/Tokyo) so that each bar falls on its own trading day",
-                     f"{stamped // 3600:02d}:{stamped % 3600 // 60:02d}")  # fmt: skip
+        if self.read_options["timezone"] is None and (note := stamp_note(self.frequency)):
+            log.info("%s", note)
         if not self.calendar:
             log.info("%s; no data.calendar: exchange holidays unknown", describe(self.frequency))
-        parts = []
+        parts, empty = [], []
         for symbol, prices in frames.items():
-            filled = fill_missing(self._fill_sessions(prices), self.fill)
-            check(len(filled) > 0, f"{self.path}: series {symbol} has no values")
+            filled = fill_missing(add_missing_sessions(prices, self.frequency, self.calendar, self.fill), self.fill)
+            if len(filled) == 0:
+                empty.append(symbol)
+                continue
             part = encode(filled, self.features, self.target, self.target_transform)
             parts.append(replace(part, symbols=(symbol,)))
+        check(parts, f"{self.path}: no values in column {self.target}")
+        if empty:
+            log.warning("%s: skipped %s: no values", self.path, ", ".join(empty))
         return parts
-
-    def _fill_sessions(self, prices: pd.DataFrame) -> pd.DataFrame:
-        """With ``data.calendar``, bars the calendar expects and the file lacks become empty rows, which
-        ``data.fill`` then fills (or drops); the log line says how many. Without one, holidays are unknown."""
-        if not self.calendar:
-            return prices
-        gaps = missing_sessions(prices.index, self.frequency, self.calendar)
-        log.info("%s", describe(self.frequency, self.calendar, gaps))
-        if not gaps.count:
-            return prices
-        missing = gaps.missing
-        if not self.frequency.intraday:  # daily bars: the sessions' dates at the history's time of day
-            missing = missing + (prices.index[-1] - prices.index[-1].normalize())
-        log.info("%d missing %s bars added as empty rows for data.fill=%s", gaps.count, self.calendar, self.fill)
-        return prices.reindex(prices.index.union(missing))
 
     def setup(self, stage: str | None = None) -> None:
         if self.series is not None:  # idempotent: Lightning calls it once per stage
@@ -198,18 +182,13 @@ class PriceDataModule(pl.LightningDataModule):
         check(len(self.bounds) == 1, "internal: rows of a panel; take one series with part(k)")
         return int(self.bounds[0, 0]), int(self.bounds[0, 1])
 
-    @property
-    def symbols_kept(self) -> tuple[str, ...]:
-        """The series trained on, in order (those too short for a split were skipped)."""
-        return self.series.symbols
-
     def part(self, k: int) -> PriceDataModule:
         """Series ``k`` of the panel as a data module of one series (arrays are views; no loaders): what the
         per-asset report reads."""
         view = copy.copy(self)
         first, end = int(self.series.offsets[k]), int(self.series.offsets[k + 1])
         view.series, view.bounds, view.inputs = self.series.part(k), self.bounds[k : k + 1], self.inputs[first:end]
-        view.datasets = {}
+        view.datasets, view.first_series = {}, self.first_series + k
         return view
 
     # --- what the rest of the framework reads ---------------------------------------------------------------
@@ -239,25 +218,22 @@ class PriceDataModule(pl.LightningDataModule):
     def _targets(self, origin: np.ndarray, steps: int) -> SplitTargets:
         rows = origin[:, None] + np.arange(1, steps + 1)
         levels, dates = self.series.levels, self.series.dates
-        series = np.searchsorted(self.series.offsets, origin, side="right") - 1
+        series = np.searchsorted(self.series.offsets, origin, side="right") - 1 + self.first_series
         return SplitTargets(dates[origin], dates.values[rows], levels[origin], levels[rows], series)
 
     def forecast_origins(self, split: str, steps: int) -> tuple[torch.Tensor, np.ndarray, SplitTargets]:
         """Every origin of ``split`` from which all of ``steps`` targets lie inside the split, series by series:
         the raw input windows (M, W, F), their origin rows (M,) and the targets (actual is (M, steps)). A series
         of a panel whose part is shorter is left out of this evaluation; one series is an error."""
-        origins = []
+        origins, rows = [], []
         for k, (val_row, test_row) in enumerate(self.bounds):
             start, end = int(self.series.offsets[k]), int(self.series.offsets[k + 1])
             first = start + (test_row if split == "test" else val_row) - 1
             last = end - 1 - steps if split == "test" else start + test_row - 1 - steps
             origins.append(np.arange(first, last + 1))
+            rows.append(end - start - test_row if split == "test" else test_row - val_row)
         origin = np.concatenate(origins)
-        check(
-            len(origin) > 0,
-            f"evaluation.steps={steps} is longer than the {split} period ({max(len(o) for o in origins) + steps - 1}"
-            " rows after its first origin)",
-        )
+        check(len(origin) > 0, f"evaluation.steps={steps} is longer than the {split} period ({max(rows)} rows)")
         windows = sliding_windows(self.inputs, self.window)[torch.as_tensor(origin - self.window + 1)]
         return windows, origin, self._targets(origin, steps)
 
@@ -287,7 +263,8 @@ class PriceDataModule(pl.LightningDataModule):
         """Plain-data description of everything fitted or chosen at training time, for checkpoints: the fitted
         normaliser, the model's inputs, and the data contract (every data setting, the training period's price
         range and the split dates), so a checkpoint alone says which data it forecasts and how to read them."""
-        train_levels = np.concatenate(self._train_levels())
+        per_series = self._train_levels()
+        train_levels = np.concatenate(per_series)
         return {
             "normalizer": self.normalizer.to_dict(),
             "features": list(self.features),
@@ -300,6 +277,9 @@ class PriceDataModule(pl.LightningDataModule):
             "train_range": [float(train_levels.min()), float(train_levels.max())],
             "split_dates": self.split_dates,
             "symbols": list(self.series.symbols),
+            "train_ranges": {
+                s: [float(v.min()), float(v.max())] for s, v in zip(self.series.symbols, per_series, strict=True)
+            },
         }
 
     # --- loaders: whole-tensor batches, chronological order except shuffling inside the training split --------

@@ -219,3 +219,14 @@ def _per_year(frequency: BarFrequency, dates: pd.DatetimeIndex) -> float:
         coverage = expected.isin(dates).mean() if len(expected) else 1.0
         return round(len(frequency.slots) * 365.25 / 7 * float(coverage), 1)
     return float(round(len(pd.date_range("2000-01-01", "2027-12-31", freq=frequency.alias)) / 28))
+
+
+def stamp_note(frequency: BarFrequency) -> str | None:
+    """What to say of daily bars stamped at a time of day other than midnight (UTC times of a market elsewhere
+    would put a bar on the wrong trading day), or None."""
+    stamped = frequency.slots[0] % 86_400 if frequency.slots and not frequency.intraday else 0
+    if not stamped:
+        return None
+    return (f"daily bars stamped at {stamped // 3600:02d}:{stamped % 3600 // 60:02d}, not midnight: if these are UTC "
+            "times of a market elsewhere, set data.timezone (e.g. Asia/Tokyo) so that each bar falls on its own "
+            "trading day")  # fmt: skip

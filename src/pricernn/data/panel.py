@@ -35,6 +35,19 @@ def panel_layout(path: str, layout: str | None, symbol_column: str | None) -> st
     return layout or found
 
 
+TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq", ".xlsx", ".xlsm", ".xls", ".ods")
+PACKED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
+
+
+def symbol_of(file: Path) -> str:
+    """A file's series name in a folder: its name without the table and compression suffixes (BRK.B.csv.gz is
+    BRK.B)."""
+    name = file.name
+    for suffixes in (PACKED_SUFFIXES, TABLE_SUFFIXES):
+        name = next((name[: -len(x)] for x in suffixes if name.lower().endswith(x)), name)
+    return name
+
+
 def _chosen(names: Sequence[str], symbols: str | Sequence[str], where: str) -> list[str]:
     """``data.symbols=all`` takes every name in file order; a list must name only symbols ``where`` holds."""
     if symbols == "all":
@@ -44,6 +57,22 @@ def _chosen(names: Sequence[str], symbols: str | Sequence[str], where: str) -> l
     shown = ", ".join(list(names)[:12]) + (", ..." if len(names) > 12 else "")
     check(not missing, f"{where}: no series {', '.join(missing)} (data.symbols); it holds: {shown}")
     return wanted
+
+
+def load_series(
+    path: str,
+    *,
+    symbols: str | Sequence[str] | None,
+    symbol: str | None = None,
+    symbol_column: str | None = None,
+    layout: str | None = None,
+    **settings: object,
+) -> dict[str, pd.DataFrame]:
+    """Every series the settings name, by symbol: the one series of a file (``symbols`` None; named by
+    ``symbol`` in a long file, else ""), or those of a panel (:func:`load_panel`)."""
+    if symbols is None:
+        return {symbol or "": load_prices(path, symbol_column=symbol_column, symbol=symbol, **settings)}
+    return load_panel(path, symbols=symbols, layout=layout, symbol_column=symbol_column, **settings)
 
 
 def load_panel(
@@ -64,7 +93,11 @@ def load_panel(
     features = list(features) if features else [target]
     if kind == "folder":
         folder = Path(str(path)).expanduser()
-        files = {f.name.split(".")[0]: f for f in sorted(folder.iterdir()) if f.is_file() and f.name[0] != "."}
+        files: dict[str, Path] = {}
+        for file in (f for f in sorted(folder.iterdir()) if f.is_file() and f.name[0] != "."):
+            name = symbol_of(file)
+            check(name not in files, f"{folder}: {files.get(name, file).name} and {file.name} are both series {name}")
+            files[name] = file
         check(files, f"{folder}: the folder holds no files (data.layout=folder reads one file per asset)")
         chosen = _chosen(list(files), symbols, str(folder))
         return {

@@ -22,7 +22,8 @@ class WindowDataset(Dataset):
     next. Position p is the p-th window counting series by series.
 
     Index it with one position or a whole list of positions: a list returns the batch in one gather
-    (``x`` (B, W, F), ``y`` (B, H), ``ctx`` (B, 3)), which is how the loaders use it."""
+    (``x`` (B, W, F), ``y`` (B, H), ``ctx`` (B, 4): the normaliser's three columns, then the window's series),
+    which is how the loaders use it."""
 
     def __init__(
         self,
@@ -35,7 +36,9 @@ class WindowDataset(Dataset):
         normalizer: Normalizer,
     ) -> None:
         self.window, self.horizon, self.normalizer = window, horizon, normalizer
-        ranges = [starts] if isinstance(starts, range) else [r for r in starts if len(r)] or [range(0)]
+        ranges = [starts] if isinstance(starts, range) else list(starts)
+        self._ids = torch.tensor([k for k, r in enumerate(ranges) if len(r)] or [0])  # series of each range kept
+        ranges = [r for r in ranges if len(r)] or [range(0)]
         counts = torch.tensor([len(r) for r in ranges])
         self._ends = torch.cumsum(counts, 0)  # (S,) the position after each series' last window
         # start row = position + shift of its series (its first start row minus the windows before it)
@@ -54,17 +57,22 @@ class WindowDataset(Dataset):
         return self._start(torch.arange(self.count))
 
     def _start(self, position: torch.Tensor) -> torch.Tensor:
+        return position + self._shift[self._range(position)]
+
+    def _range(self, position: torch.Tensor) -> torch.Tensor:
         if len(self._shift) == 1:  # one series
-            return position + self._shift[0]
-        return position + self._shift[torch.searchsorted(self._ends, position, right=True)]
+            return torch.zeros_like(position)
+        return torch.searchsorted(self._ends, position, right=True)  # a search among S numbers per batch
 
     def __getitem__(self, index: int | Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, ...]:
         position = torch.as_tensor(index)
         single = position.dim() == 0
-        start = self._start(position.reshape(-1))
+        ranges = self._range(position.reshape(-1))
+        start = position.reshape(-1) + self._shift[ranges]
         x, y = self._x[start], self._y[start + self.window]
         anchor = self._levels[start + self.window - 1]
-        batch = self.normalizer.normalize(x, y, anchor)
+        x, y, ctx = self.normalizer.normalize(x, y, anchor)
+        batch = (x, y, torch.cat([ctx, self._ids[ranges, None].to(ctx.dtype)], dim=1))
         return tuple(t[0] for t in batch) if single else batch
 
 

@@ -93,12 +93,14 @@ class RecurrentForecaster(pl.LightningModule):
         loss_weights: list[float] | None = None,
         loss: str = "mse",
         quantiles: list[float] | tuple[float, ...] = (0.1, 0.5, 0.9),
+        symbol_embedding: int = 0,
+        n_series: int = 1,
     ) -> None:
         super().__init__()
         quantiles = [float(q) for q in quantiles]  # plain floats: checkpoints hold plain data (weights_only loads)
         options = {"cell": cell, "hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "lr": lr}
         options |= {"weight_decay": weight_decay, "optimizer": optimizer, "scheduler": scheduler, "strategy": strategy}
-        options |= {"loss": loss, "quantiles": quantiles}
+        options |= {"loss": loss, "quantiles": quantiles, "symbol_embedding": symbol_embedding}
         check_section(ModelConfig, "model", options)  # types and allowed values: pricernn.config
         self.save_hyperparameters(logger=False)
         # recursive: one network of ``horizon`` outputs (usually 1), fed its own forecasts beyond them; direct: one
@@ -110,8 +112,11 @@ class RecurrentForecaster(pl.LightningModule):
         kept = {"recursive": ("recursive",), "direct": ("direct",), "auto": ("recursive", "direct")}[strategy]
         # a quantile model learns these levels of every output (pinball loss); the median is its point forecast
         self.quantiles = tuple(sorted(quantiles)) if loss == "quantile" else ()
+        # who is who in a panel: a learned vector per series, beside every input row of its windows (0 = none)
+        self.embedding = nn.Embedding(n_series, symbol_embedding) if symbol_embedding else None
+        width = n_features + symbol_embedding
         self.nets = nn.ModuleDict(
-            {n: Network(cell, n_features, hidden_size, num_layers, dropout, outputs[n], self.quantiles) for n in kept}
+            {n: Network(cell, width, hidden_size, num_layers, dropout, outputs[n], self.quantiles) for n in kept}
         )
         self.primary = kept[0] if strategy != "direct" else "direct"  # what forward() and predict_step() use
         # per-horizon weights of the loss, each horizon's naive error variance on the training data inverted and
@@ -133,14 +138,29 @@ class RecurrentForecaster(pl.LightningModule):
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.run_config: dict[str, Any] | None = None  # the run's resolved config, stored in every checkpoint
 
-    def forward(self, x: torch.Tensor, net: str | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, net: str | None = None, series: torch.Tensor | None = None) -> torch.Tensor:
         """The forecasts (in normalised units) of network ``net`` ("recursive" or "direct"; by default the
-        model's primary one)."""
-        return self.nets[net or self.primary](x)
+        model's primary one); ``series`` (B,): which series of the panel each window is from, for a model with a
+        symbol embedding."""
+        return self.nets[net or self.primary](self.with_symbols(x, series))
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def with_symbols(self, x: torch.Tensor, series: torch.Tensor | None) -> torch.Tensor:
+        """The windows (B, W, F) a network reads: with a symbol embedding, each row followed by its series' vector."""
+        if self.embedding is None:
+            return x
+        if series is None:
+            raise UserError("this model has a symbol embedding: it needs to know each window's series")
+        vectors = self.embedding(series.to(x.device).long())
+        return torch.cat([x, vectors[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
+
+    @staticmethod
+    def _series(ctx: torch.Tensor) -> torch.Tensor:
+        return ctx[:, 3].long()  # the batch context's series column (pricernn.data.windows)
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
         """The sum over the networks of each one's mean squared error (or pinball loss, for a quantile model) over
         its horizons, weighted per horizon."""
+        x = self.with_symbols(x, series)
         total = x.new_zeros(())
         for network in self.nets.values():
             if self.quantiles:
@@ -165,8 +185,8 @@ class RecurrentForecaster(pl.LightningModule):
     # --- steps -------------------------------------------------------------------------------------------------
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        x, y, _ = batch
-        loss = self._loss(x, y)
+        x, y, ctx = batch
+        loss = self._loss(x, y, self._series(ctx))
         # Accumulated on the device and logged once per epoch: a per-step self.log costs ~0.6 ms of bookkeeping
         # (Lightning moves its result collection to the value's device on every call), 5-10 % of an RNN step.
         self.train_loss.update(loss.detach(), weight=len(x))
@@ -178,10 +198,10 @@ class RecurrentForecaster(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, y, ctx = batch
-        self.val_loss(self._loss(x, y), weight=len(x))
+        self.val_loss(self._loss(x, y, self._series(ctx)), weight=len(x))
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True, batch_size=len(x))
         if self.normalizer is not None:  # in price units: the primary network's forecasts
-            pred = self(x)
+            pred = self(x, series=self._series(ctx))
             pred_price, true_price = self.to_price(pred, ctx), self.to_price(y[:, : pred.shape[1]], ctx)
             self.val_rmse(pred_price, true_price)
             self.val_mae(pred_price, true_price)
@@ -202,7 +222,7 @@ class RecurrentForecaster(pl.LightningModule):
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int, net: str | None = None) -> torch.Tensor:
         """Predictions of network ``net`` (default: the primary one) for a batch of windows, in prices (B, outputs)."""
         x, _, ctx = batch
-        return self.to_price(self(x, net), ctx)
+        return self.to_price(self(x, net, self._series(ctx)), ctx)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # what resume= compares the new config with, and what backtest.py ckpt= re-runs (pricernn.checkpoints)
