@@ -272,3 +272,20 @@ def test_an_asset_with_too_few_test_bars_for_every_horizon_is_named_and_left_out
     assert list(pd.read_csv(tmp_path / "run" / "per_symbol.csv")["symbol"]) == ["AAPL", "KO"]
     assert metrics["panel/not_scored"] == 1
     assert "1 not scored (too few test bars)" in (tmp_path / "run" / "summary.txt").read_text()
+
+
+def test_a_walk_forward_backtest_of_a_panel_splits_on_its_dates(stocks, tmp_path, write_csv):
+    from conftest import CONF_DIR
+    from hydra import compose, initialize_config_dir
+
+    from pricernn.backtest import backtest
+
+    path = write_csv(stocks)
+    overrides = ["folds=2", *TINY, f"data.path={path}", "data.symbols=all", "data.layout=wide",
+                 f"logger.save_dir={tmp_path / 'tb'}"]  # fmt: skip
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        summary = backtest(compose("backtest", overrides=overrides), tmp_path / "run")
+    folds = pd.read_csv(tmp_path / "run" / "folds.csv")
+    assert summary["backtest/folds"] == 2 and folds["test_end"].iloc[-1] == str(stocks.index[-1].date())
+    assert folds["share_beating_naive"].between(0, 1).all() and folds["median_rmse_ratio"].notna().all()
+    assert set(pd.read_csv(tmp_path / "run" / "fold1" / "per_symbol.csv")["symbol"]) == set(STOCKS)

@@ -154,3 +154,27 @@ def test_a_sweep_compares_in_tensorboard_s_scalars_text_and_hparams(compose_cfg,
     finally:
         server.close()
     shutil.rmtree(tmp_path / "tb", ignore_errors=True)
+
+
+def test_a_panel_run_shows_its_pooled_figures_and_assets_in_tensorboard(compose_cfg, tmp_path):
+    from pricernn.data import load_prices
+
+    stocks = load_prices("sp500_stocks", features=["AAPL", "KO", "XOM"], target="AAPL").iloc[-400:]
+    stocks.rename_axis("Date").reset_index().to_csv(tmp_path / "three.csv", index=False)
+    settings = [f"data.path={tmp_path / 'three.csv'}", "data.symbols=all", "data.layout=wide", "debug=fast",
+                "data.window=10", "evaluation.steps=3"]  # fmt: skip
+    metrics = train(compose_cfg(*settings), tmp_path / "panel")
+    server = Server(tmp_path / "tb")
+    try:
+        tags = server.wait_for_runs(1, "test/median_rmse_ratio")
+        (run,) = tags
+        assert run == "three/lstm_w10_hs64_l2/panel"  # named by the file, not by one asset
+        for tag in ("test/median_rmse_ratio", "test/share_beating_naive", "test/rmse"):
+            (point,) = server.get(f"/data/plugin/scalars/scalars?run={run}&tag={tag}")
+            assert point[2] == pytest.approx(metrics[tag], rel=1e-6)
+        images = server.get("/data/plugin/images/tags")[run]
+        assert {"test/per_symbol_skill", "test/horizon_errors"} <= set(images)
+        experiment = server.get("/data/plugin/hparams/experiment", {"experimentName": ""})
+        assert "test/share_beating_naive" in [m["name"]["tag"] for m in experiment["metricInfos"]]
+    finally:
+        server.close()

@@ -44,6 +44,7 @@ FOLD_COLUMNS = (
     "coverage_80",
     "width_80",
 )
+PANEL_COLUMNS = ("median_rmse_ratio", "share_beating_naive")  # a panel: how the assets fare one by one
 TRADE_COLUMNS = ("trade/annual_return", "trade/sharpe", "trade/max_drawdown", "buyhold/annual_return", "buyhold/sharpe")
 
 
@@ -88,7 +89,9 @@ def backtest(cfg: DictConfig, run_dir: str | Path, task_overrides: list[str] = (
         steps = int(metrics["eval/steps"])
         row = {"fold": k, "test_start": period["test_start"], "test_end": period["end"]}
         row.update({c: metrics.get(f"test/{c}", float("nan")) for c in FOLD_COLUMNS})
-        row.update({c.replace("/", "_"): metrics[c] for c in TRADE_COLUMNS})
+        # no trading check on prices that are not all positive, nor pooled over a panel's assets
+        row.update({c.replace("/", "_"): metrics.get(c, float("nan")) for c in TRADE_COLUMNS})
+        row.update({k: metrics[f"test/{k}"] for k in PANEL_COLUMNS if f"test/{k}" in metrics})
         row["naive_rmse"] = metrics["naive/rmse"]
         row[f"h{steps}_skill"] = metrics[f"test/h{steps}/skill"]
         row[f"h{steps}_dm_pvalue"] = metrics[f"test/h{steps}/dm_pvalue"]
