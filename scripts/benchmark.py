@@ -9,7 +9,7 @@ noisy machines stay comparable. Sections: train (throughput per cell, fp32 and t
 (1,000 synthetic series x 5,000 days: window memory, training throughput against one series of the same length,
 batched inference over every asset's last window), devices (per device, the CPU and a CUDA GPU when one is visible:
 bare vs framework at batch 64 and 1024, and the bare loop's windows per second by batch size), machine. ``--quick``
-finishes in about two minutes; ``--tiny`` (for the test suite) checks that every figure is produced, with sizes too
+finishes in one to two minutes; ``--tiny`` (for the test suite) checks that every figure is produced, with sizes too
 small for the figures to mean anything.
 """
 
@@ -52,7 +52,7 @@ SIZES = {  # per size: steps and rounds per throughput figure, windowing sizes, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="fewer steps and sizes: about two minutes")
+    size.add_argument("--quick", action="store_true", help="fewer steps and sizes: one to two minutes")
     size.add_argument("--tiny", action="store_true", help="every figure, meaningless sizes: for the test suite")
     parser.add_argument("--cells", default="rnn,lstm,gru")
     parser.add_argument("--out", default="outputs/benchmark.json")
@@ -145,10 +145,10 @@ def report(r: dict) -> str:
         f"scripts/train.py ({e['config']}): {e['wall_s']:.1f} s = import+config {e['import_and_config_s']:.1f} + setup "
         f"{e['setup_s']:.1f} + fit {e['train_s']:.1f} + test {e['test_s']:.1f}; not fitting: {e['overhead_share']:.0%}"
     )
-    p = r["panel"]
+    p, pw = r["panel"], r["panel"]["windowing"]
     lines.append(
-        f"panel of {p['series']} series x {p['days']} days: windows add {p['windowing']['memory_ratio']:.3f}x the "
-        f"raw panel in memory (copies would be {p['windowing']['materialised_ratio']:.0f}x); training "
+        f"panel of {p['series']} series x {p['days']} days: with its windows it takes {pw['memory_ratio']:.3f}x "
+        f"the raw panel's memory (copies of the windows: {pw['materialised_ratio']:.0f}x); training "
         f"{p['train_panel_windows_per_s']:.0f} windows/s vs {p['train_one_series_windows_per_s']:.0f} for one series "
         f"as long (ratio {p['train_ratio']:.2f}); next step for all {p['inference']['assets']} assets in one batch "
         f"{p['inference']['batched_s'] * 1e3:.1f} ms, {p['inference']['speedup']:.0f}x faster than one call each"
