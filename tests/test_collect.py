@@ -121,3 +121,16 @@ def test_parquet_without_pyarrow_is_one_line_before_any_download(monkeypatch, do
     with pytest.raises(UserError, match=r"Parquet needs pyarrow: pip install -e '.\[parquet\]', or give out="):
         collecting.collect(["AAPL"], "2024-01-02", tmp_path / "p.parquet")
     assert downloads == []
+
+
+def test_a_collected_file_is_a_panel_one_model_trains_on(downloads, tmp_path):
+    from pricernn.data import PriceDataModule
+
+    out = tmp_path / "prices.csv"
+    collecting.collect(["AAPL", "MSFT", "KO"], "2023-10-02", out, end="2024-01-06")
+    dm = PriceDataModule(path=str(out), date_column="date", symbol_column="symbol", symbols="all",
+                         target="adj close", window=20)  # fmt: skip
+    dm.setup()
+    first = dict(zip(dm.series.symbols, dm.series.levels[dm.series.offsets[:-1]], strict=True))
+    # each series its own adjusted closes, from 2023-10-02 (92 days before the fake's base date)
+    assert first == pytest.approx({"AAPL": 8 * 0.98, "MSFT": 18 * 0.98, "KO": 28 * 0.98})
