@@ -134,5 +134,6 @@ def test_a_random_walk_is_not_beaten_significantly(compose_cfg, tmp_path):
     for key in ("test", "test/h5"):
         assert not (metrics[f"{key}/dm_stat"] < 0 and metrics[f"{key}/dm_pvalue"] < 0.05), metrics
         assert metrics[f"{key}/ic_pvalue"] > 0.05
-    assert metrics["test/pt_pvalue"] > 0.05 and metrics["test/h5/dir_pvalue"] > 0.05
+    # not significant, or n/a (NaN) where the model called one direction only
+    assert not metrics["test/pt_pvalue"] <= 0.05 and not metrics["test/h5/dir_pvalue"] <= 0.05
     assert metrics["trade/vs_hold_pvalue"] > 0.05

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ def _write_layouts(frame: pd.DataFrame, where) -> dict[str, list[str]]:
     long = wide.melt(id_vars="Date", var_name="ticker", value_name="Close").sample(frac=1.0, random_state=0)
     long.to_csv(where / "long.csv", index=False)
     (where / "folder").mkdir()
+    (where / "folder" / "README.txt").write_text("downloaded from somewhere\n")  # not a series: left out
     for symbol in frame.columns:
         wide[["Date", symbol]].rename(columns={symbol: "Close"}).to_csv(where / "folder" / f"{symbol}.csv", index=False)
     return {
@@ -152,14 +154,16 @@ def test_predict_forecasts_every_asset_of_a_panel_checkpoint(stocks, tmp_path, w
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"symbols": ["AAPL", "NOPE"]}, "no series NOPE (data.symbols); it holds: AAPL, KO, XOM"),
-        ({"symbols": "all", "scaler": "standard"}, "data.scaler=standard fits one price level to all 3 series"),
+        ({"symbols": ["AAPL", "NOPE"], "layout": "wide"}, "no series NOPE (data.symbols); it holds: AAPL, KO, XOM"),
+        ({"symbols": ["aapl"], "layout": "wide"}, "no series aapl (data.symbols) (did you mean AAPL?)"),
+        ({"symbols": "all", "layout": "wide", "scaler": "standard"}, "data.scaler=standard fits one price level"),
         ({"symbols": "all", "layout": "long"}, "data.layout=long needs data.symbol_column"),
-        ({"symbols": "all", "features": ["AAPL", "KO"], "target": "AAPL"}, "a wide file holds one price column"),
+        ({"symbols": "all"}, "say how they lie, data.symbol_column=COLUMN for a long file"),  # never guessed
+        ({"symbols": "all", "layout": "wide", "features": ["AAPL", "KO"], "target": "AAPL"}, "a wide file holds one"),
     ],
 )
 def test_panel_settings_that_cannot_work_are_one_line(stocks, write_csv, settings, message):
-    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UserError, match=re.escape(message)):
         PriceDataModule(path=str(write_csv(stocks)), window=10, **settings).setup()
 
 

@@ -136,7 +136,7 @@ def fold_table(folds: pd.DataFrame, summary: dict[str, float], steps: int) -> st
         period = f"{r.test_start} .. {r.test_end}"
         lines.append(
             f"{r.fold:4d}  {period:<24}{r.rmse:9.3f}{r.naive_rmse:9.3f}{r.skill:9.4f}{r.dm_pvalue:9.3g}{r.ic:8.3f}"
-            f"{getattr(r, f'h{steps}_skill'):11.4f}{r.trade_sharpe:8.2f}{r.buyhold_sharpe:7.2f}"
+            f"{getattr(r, f'h{steps}_skill'):11.4f}{_cell(r.trade_sharpe, '.2f', 8)}{_cell(r.buyhold_sharpe, '.2f', 7)}"
         )
     spread = summary["backtest/skill_std"]
     lines.append(
@@ -146,6 +146,11 @@ def fold_table(folds: pd.DataFrame, summary: dict[str, float], steps: int) -> st
         f"significantly (DM p < 0.05) in {summary['backtest/significant_win_share']:.0%}"
     )
     return "\n".join(lines)
+
+
+def _cell(value: float, fmt: str, width: int) -> str:
+    """A number, or "–" where it does not apply (no trading check on a panel or on prices that are not positive)."""
+    return (f"{value:{fmt}}" if np.isfinite(value) else "–").rjust(width)
 
 
 def _log_summary(

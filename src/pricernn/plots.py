@@ -233,6 +233,8 @@ def symbol_figure(table: pd.DataFrame, title: str) -> Figure:
     ax.set_xticks(np.arange(len(table)), table["symbol"], rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("skill vs naive, % (1 - RMSE ratio)")
     beat = int((table["rmse_ratio"] < 1).sum())
+    if not np.any(skill):
+        title += " (every forecast is the last price: λ = 0 on validation)"
     ax.set_title(f"{title}\nbelow naive's RMSE on {beat} of {len(table)}; median ratio "
                  f"{table['rmse_ratio'].median():.4f}; * significant after Benjamini-Hochberg", fontsize=9)  # fmt: skip
     fig.tight_layout()

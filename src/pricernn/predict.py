@@ -96,12 +96,12 @@ def check_frequency(contract: dict, history: BarFrequency, source: str) -> None:
 
 
 def check_price_range(
-    contract: dict, last_price: float, last_date: pd.Timestamp, source: str, symbol: str = ""
+    contract: dict, last_price: float, last_date: pd.Timestamp, source: str, symbol: str = "", other_file: bool = True
 ) -> None:
     """A model of price levels (``standard``, ``minmax``, ``none`` on prices) learnt outputs inside the training
     period's price range and cannot reach prices outside it: an error. A model that reads relative moves (the
-    window scaler, log returns) forecasts at any level, but a last price far outside that range (0.2x-5x)
-    suggests another series: a warning."""
+    window scaler, log returns) forecasts at any level, but a last price far outside that range (0.2x-5x) in
+    another file than the model's (``other_file``) suggests another series: a warning."""
     if "train_range" not in contract:
         return
     low, high = (contract.get("train_ranges") or {}).get(symbol, contract["train_range"])  # a panel: the asset's
@@ -115,8 +115,10 @@ def check_price_range(
         f"{source}: the last {contract['target']} price, {last_price:g} on {last_date.date()}, is outside {where} "
         f"({low:g} .. {high:g})"
     )
-    if relative:
-        log.warning("%s: is this the series the model was trained on? (it reads relative moves, so it forecasts)", what)
+    if relative:  # a warning for another file only: the model's own file has simply moved on since training
+        if other_file:
+            log.warning("%s: is this the series the model was trained on? (it reads relative moves, so it forecasts)",
+                        what)  # fmt: skip
         return
     raise UserError(
         f"{what}; a model of price levels (data.scaler={normalizer['scaler']}) cannot forecast there: "
@@ -152,7 +154,7 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     check_frequency(contract, history.frequency, source)
     for part in parts:
         name = f"{source}[{part.symbols[0]}]" if part.symbols[0] else source
-        check_price_range(contract, float(part.levels[-1]), part.dates[-1], name, part.symbols[0])
+        check_price_range(contract, float(part.levels[-1]), part.dates[-1], name, part.symbols[0], "path" in given)
     # every series' last window in one batch: one forward pass per step for all of them
     inputs = torch.stack([torch.tensor(part.inputs[-window:], dtype=torch.float32) for part in parts])
     last = np.array([float(part.levels[-1]) for part in parts])

@@ -25,9 +25,14 @@ log = logging.getLogger("pricernn")
 
 
 def panel_layout(path: str, layout: str | None, symbol_column: str | None) -> str:
-    """The layout ``data.layout`` names, else the one the settings imply: a folder of files, a long file (with
-    ``data.symbol_column``) or a wide file (a date column and one price column per asset)."""
+    """The layout ``data.layout`` names, else the one the settings imply: a folder of files or a long file (with
+    ``data.symbol_column``). A wide file (a date column and one price column per asset) must be named: guessed,
+    an OHLCV file's Open, High, ..., Volume would become assets."""
     is_dir = str(path) not in EMBEDDED and Path(str(path)).expanduser().is_dir()
+    check(is_dir or symbol_column or layout,
+          f"data.symbols reads several series from data.path={path}: say how they lie, data.symbol_column=COLUMN "
+          "for a long file (a row per date and asset), data.layout=wide for a date column and one price column per "
+          "asset (every other column is taken as an asset)")  # fmt: skip
     found = "folder" if is_dir else "long" if symbol_column else "wide"
     check(layout != "long" or symbol_column, "data.layout=long needs data.symbol_column=COLUMN naming each row's asset")
     given = " (a folder)" if is_dir else f" with data.symbol_column={symbol_column}" if symbol_column else ""
@@ -41,11 +46,12 @@ PACKED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 
 def symbol_of(file: Path) -> str:
     """A file's series name in a folder: its name without the table and compression suffixes (BRK.B.csv.gz is
-    BRK.B)."""
+    BRK.B). A file that is not a table (no table suffix, a README, a hidden file) keeps its whole name: the
+    folder reader leaves it out."""
     name = file.name
-    for suffixes in (PACKED_SUFFIXES, TABLE_SUFFIXES):
-        name = next((name[: -len(x)] for x in suffixes if name.lower().endswith(x)), name)
-    return name
+    unpacked = next((name[: -len(x)] for x in PACKED_SUFFIXES if name.lower().endswith(x)), name)
+    table = next((unpacked[: -len(x)] for x in TABLE_SUFFIXES if unpacked.lower().endswith(x)), None)
+    return table if table and not file.name.startswith(".") and table.upper() != "README" else name
 
 
 def _chosen(names: Sequence[str], symbols: str | Sequence[str], where: str) -> list[str]:
@@ -55,7 +61,9 @@ def _chosen(names: Sequence[str], symbols: str | Sequence[str], where: str) -> l
     wanted = [str(s) for s in symbols]
     missing = [s for s in wanted if s not in set(names)]
     shown = ", ".join(list(names)[:12]) + (", ..." if len(names) > 12 else "")
-    check(not missing, f"{where}: no series {', '.join(missing)} (data.symbols); it holds: {shown}")
+    same = [n for n in names if missing and n.lower() == missing[0].lower()]  # 'aapl' for 'AAPL'
+    hint = f" (did you mean {same[0]}?)" if same else ""
+    check(not missing, f"{where}: no series {', '.join(missing)} (data.symbols){hint}; it holds: {shown}")
     return wanted
 
 
@@ -94,7 +102,11 @@ def load_panel(
     if kind == "folder":
         folder = Path(str(path)).expanduser()
         files: dict[str, Path] = {}
-        for file in (f for f in sorted(folder.iterdir()) if f.is_file() and f.name[0] != "."):
+        tables = [f for f in sorted(folder.iterdir()) if f.is_file() and symbol_of(f) != f.name]
+        ignored = [f.name for f in sorted(folder.iterdir()) if f.is_file() and f not in tables and f.name[0] != "."]
+        if ignored:
+            log.info("%s: not tables, ignored: %s", folder, ", ".join(ignored))
+        for file in tables:
             name = symbol_of(file)
             check(name not in files, f"{folder}: {files.get(name, file).name} and {file.name} are both series {name}")
             files[name] = file

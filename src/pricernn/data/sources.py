@@ -107,9 +107,10 @@ def _refuse_several_series(path: Path, frame: pd.DataFrame, dates: pd.Series, sk
     counts = dates.value_counts()
     if (counts >= 2).mean() <= 0.5:
         return
-    first = counts[counts >= 2].index.min()
+    typical = int(counts.median())
+    first = counts[counts == typical].index.min() if (counts == typical).any() else counts[counts >= 2].index.min()
     day = first.date() if first == first.normalize() else first
-    head = f"{path}: {int(counts.median())} rows per date (e.g. {day})"
+    head = f"{path}: {typical} rows per date (e.g. {day})"
     symbol, time = _row_naming_columns(frame, dates, skip)
     if symbol is not None:
         raise UserError(f"{head}; set data.symbol_column={symbol} and data.symbol=one of {sample_names(frame[symbol])}")

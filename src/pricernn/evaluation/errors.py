@@ -96,5 +96,7 @@ def _model_tests(
     if np.isfinite(moves[0]).all() and np.isfinite(moves[1]).all() and np.isfinite(next_bar).all():
         m.update(information_coefficient(*moves, next_bar, horizon))
         test = "dir" if per_horizon else "pt"
-        m[f"{test}_stat"], m[f"{test}_pvalue"] = direction_test(*moves, next_bar, horizon)
+        statistic, pvalue = direction_test(*moves, next_bar, horizon)
+        # one direction called throughout: nothing to test, so no p-value (null in metrics.json)
+        m[f"{test}_stat"], m[f"{test}_pvalue"] = statistic, pvalue if np.isfinite(statistic) else float("nan")
     return m
