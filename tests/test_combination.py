@@ -129,3 +129,37 @@ def test_the_default_run_keeps_the_one_step_skill_and_is_never_worse_than_the_la
     metrics = train(compose_cfg(f"data.path={_series(tmp_path / 'ar1.csv', r)}"), tmp_path / "run")
     ratio = {h: metrics[f"test/h{h}/rmse"] / metrics[f"naive/h{h}/rmse"] for h in (1, 5, 10)}
     assert ratio[1] <= 0.96 and ratio[5] <= 1.005 and ratio[10] <= 1.005, ratio
+
+
+def test_on_a_panel_the_strategy_is_chosen_by_relative_errors_so_a_dear_stock_does_not_choose_for_all():
+    # a $500 stock where "direct" is 10 % worse and a $5 one where it is 5x better: in dollars the dear stock
+    # decides (recursive); relative to each last price, direct is better on average
+    rng = np.random.default_rng(0)
+    last = np.r_[np.full(100, 500.0), np.full(100, 5.0)]
+    actual = last[:, None] * (1 + 0.01 * rng.standard_normal((200, 1)))
+    recursive = actual + last[:, None] * 0.010 * rng.standard_normal((200, 1))
+    spread = np.r_[np.full(100, 0.011), np.full(100, 0.002)][:, None]
+    direct = actual + last[:, None] * spread * rng.standard_normal((200, 1))
+    paths = {"recursive": recursive, "direct": direct}
+    same_days = np.r_[np.arange(100), np.arange(100)]  # two assets on the same 100 dates
+    assert fit_combination(paths, actual, last, shrink=False, dates=same_days).choice == ("direct",)
+    assert fit_combination(paths, actual, last, shrink=False).choice == ("recursive",)  # one series: dollars
+
+
+def test_the_guard_counts_assets_that_move_together_on_a_day_once():
+    # ten assets with the very same moves on each day carry one asset's evidence: with the dates, the guard's test
+    # (Driscoll-Kraay: scores summed per date) decides as on one copy; taken as 3,000 independent rows it would
+    # keep a weak, insignificant pull toward the model
+    rng = np.random.default_rng(2)
+    last = np.full(300, 100.0)
+    moves = 0.01 * rng.standard_normal(300)
+    realised = 0.05 * moves + 0.01 * rng.standard_normal(300)
+    paths, actual = {"recursive": (last * (1 + moves))[:, None]}, (last * (1 + realised))[:, None]
+    assert fit_combination(paths, actual, last).shrink == (0.0,)  # one asset: not significant
+
+    def ten(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x] * 10)
+
+    copies = {"recursive": ten(paths["recursive"])}, ten(actual), ten(last)
+    assert fit_combination(*copies, dates=ten(np.arange(300))).shrink == (0.0,)
+    assert fit_combination(*copies).shrink[0] > 0  # what ignoring the dates would claim

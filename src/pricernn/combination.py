@@ -71,8 +71,12 @@ def fit_combination(
     with ``shrink``, the weights toward the last price, on validation origins: ``actual`` (M, H) realised
     prices, ``last`` (M,) the origin prices, ``dates`` (M,) their dates (several assets of a panel share one)."""
     steps = actual.shape[1]
+    # on a panel (several origins a date) errors relative to the last price, so that a $500 stock does not choose
+    # for a $5 one; on one series, errors in price units
+    scale = last if dates is not None and len(np.unique(dates)) < len(dates) else 1.0
     choice = tuple(
-        min(paths, key=lambda name, k=k: float(np.mean((paths[name][:, k] - actual[:, k]) ** 2))) for k in range(steps)
+        min(paths, key=lambda name, k=k: float(np.mean(((paths[name][:, k] - actual[:, k]) / scale) ** 2)))
+        for k in range(steps)
     )
     if not shrink:
         return Combination(choice, (1.0,) * steps)
