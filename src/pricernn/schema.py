@@ -36,6 +36,7 @@ class DataConfig:
     date_column: str = rule()
     target: str = rule()
     features: list[str] | None = rule()
+    derived: Any = rule()
     symbol_column: str | None = rule()
     symbol: str | None = rule()
     symbols: Any = rule()

@@ -16,6 +16,8 @@ from torch.utils.data import DataLoader
 
 from pricernn.config import DataConfig, check_section
 from pricernn.data.calendar import add_missing_sessions, describe
+from pricernn.data.derived import add_derived, resolve
+from pricernn.data.derived import kinds as derived_kinds
 from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format, stamp_note
 from pricernn.data.panel import common_split, concat, load_series, window_ranges
 from pricernn.data.preprocess import PreparedSeries, encode, fill_missing
@@ -26,6 +28,7 @@ from pricernn.errors import check
 
 log = logging.getLogger("pricernn")
 SPLITS = ("train", "val", "test")
+OHLCV = ("Open", "High", "Low", "Close", "Volume")  # read where the file has them, for derived inputs
 
 
 def _source_name(path: str) -> str:
@@ -58,6 +61,7 @@ class PriceDataModule(pl.LightningDataModule):
         date_column: str = "Date",
         target: str = "Close",
         features: Sequence[str] | str | None = None,
+        derived: Sequence[str] | str | None = None,
         symbol_column: str | None = None,
         symbol: str | None = None,
         symbols: Sequence[str] | str | None = None,
@@ -92,6 +96,10 @@ class PriceDataModule(pl.LightningDataModule):
         # every data setting as used, the file as an absolute path: the data contract checkpoints carry
         self.settings = {**settings, "path": _source_name(path), "features": features, "split": list(split)}
         self.path, self.date_column, self.target, self.features = str(path), date_column, target, features
+        # inputs computed from the history by name (pricernn.data.derived); "all" is resolved on the file's columns
+        self.derived = derived if derived is None or isinstance(derived, str) else [str(d) for d in derived]
+        self.settings["derived"] = self.derived
+        self.derived_names: list[str] = []
         self.symbol_column, self.symbol, self.fill = symbol_column, symbol, fill
         # several series (a panel) when data.symbols is set: all of them, or a list
         self.symbols = None if symbols is None else symbols if isinstance(symbols, str) else [str(s) for s in symbols]
@@ -126,7 +134,8 @@ class PriceDataModule(pl.LightningDataModule):
         ``data.symbols`` in a panel (pricernn.data.panel)."""
         frames = load_series(self.path, symbols=self.symbols, layout=self.layout, symbol_column=self.symbol_column,
                              symbol=self.symbol, date_column=self.date_column, target=self.target,
-                             features=self.features, **self.read_options)  # fmt: skip
+                             features=self.features, optional=OHLCV if self.derived else (),
+                             **self.read_options)  # fmt: skip
         if self.settings["dayfirst"] is None:  # the day order the file proved: a later file of it may not prove it
             self.settings["dayfirst"] = next(iter(frames.values())).attrs.get("dayfirst")
         if self.end is not None:  # pretend the history stops here (walk-forward folds, what-if runs)
@@ -147,8 +156,16 @@ class PriceDataModule(pl.LightningDataModule):
             if len(filled) == 0:
                 empty.append(symbol)
                 continue
-            part = encode(filled, self.features, self.target, self.target_transform)
-            parts.append(replace(part, symbols=(symbol,)))
+            names = resolve(self.derived, list(prices.columns))
+            filled, warm_up = add_derived(filled, self.target, names)
+            if names:
+                log.info("%sderived inputs %s: %d warm-up rows dropped (before the split)",
+                         f"{symbol}: " if symbol else "", ", ".join(names), warm_up)  # fmt: skip
+            self.derived_names = names
+            part = encode(filled, [*self.features, *names], self.target, self.target_transform)
+            kinds = [("price", (0.0, 1.0))] * len(self.features) + derived_kinds(names)
+            parts.append(replace(part, symbols=(symbol,), kinds=tuple(k for k, _ in kinds) if names else (),
+                                 bounds=tuple(b for _, b in kinds) if names else ()))  # fmt: skip
         check(parts, f"{self.path}: no values in column {self.target}")
         if empty:
             log.warning("%s: skipped %s: no values", self.path, ", ".join(empty))
@@ -195,7 +212,7 @@ class PriceDataModule(pl.LightningDataModule):
 
     @property
     def n_features(self) -> int:
-        return len(self.features)
+        return len(self.features) + len(self.derived_names)
 
     @property
     def split_dates(self) -> dict[str, tuple[str, str]]:
@@ -267,7 +284,7 @@ class PriceDataModule(pl.LightningDataModule):
         train_levels = np.concatenate(per_series)
         return {
             "normalizer": self.normalizer.to_dict(),
-            "features": list(self.features),
+            "features": [*self.features, *self.derived_names],
             "target": self.target,
             "window": self.window,
             "horizon": self.horizon,

@@ -99,6 +99,7 @@ def load_panel(
     to ``target``; a series' rows run from its first to its last value (no fill past a delisting)."""
     kind = panel_layout(path, layout, symbol_column)
     features = list(features) if features else [target]
+    optional = read.pop("optional", ())  # High, Low, Volume where the file has them (derived inputs)
     if kind == "folder":
         folder = Path(str(path)).expanduser()
         files: dict[str, Path] = {}
@@ -138,6 +139,7 @@ def load_panel(
     require_columns(file, frame, [symbol_column], "symbol (data.symbol_column)")
     columns = list(dict.fromkeys([*features, target]))
     require_columns(file, frame, columns, "price (data.target, data.features)")
+    columns += [c for c in optional if c in frame.columns and c not in columns]
     names = frame[symbol_column].astype(str)
     chosen = _chosen(list(dict.fromkeys(names)), symbols, f"{file} column {symbol_column!r}")
     frame = frame[names.isin(chosen).to_numpy()].reset_index(drop=True)
@@ -169,6 +171,8 @@ def concat(parts: Sequence[PreparedSeries]) -> PreparedSeries:
         log_return=first.log_return,
         symbols=tuple(p.symbols[0] for p in parts),
         offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        kinds=first.kinds,
+        bounds=first.bounds,
     )
 
 

@@ -64,6 +64,8 @@ class PreparedSeries:
     log_return: bool
     symbols: tuple[str, ...] = ("",)  # one name per series ("" for a single unnamed one)
     offsets: np.ndarray | None = None  # (S + 1,) first row of each series, then N; None: one series
+    kinds: tuple[str, ...] = ()  # per input: price | standard | bounded (pricernn.data.derived); () = all price
+    bounds: tuple[tuple[float, float], ...] = ()  # per input: a bounded input's range
 
     def __post_init__(self) -> None:
         if self.offsets is None:
@@ -85,6 +87,8 @@ class PreparedSeries:
             self.target_name,
             self.log_return,
             (self.symbols[k],),
+            kinds=self.kinds,
+            bounds=self.bounds,
         )
 
 

@@ -174,8 +174,10 @@ def load_prices(
     dayfirst: bool | None = None,
     sheet: str | int | None = None,
     timezone: str | None = None,
+    optional: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Load a price history as a DataFrame indexed by date, sorted, one float column per needed column.
+    """Load a price history as a DataFrame indexed by date, sorted, one float column per needed column, and the
+    ``optional`` columns the file has (High, Low, Volume for derived inputs).
 
     The columns are ``features`` (default: just ``target``) followed by ``target`` if it is not among them.
     Missing values stay NaN (filling is preprocessing's job). Reading options left None are detected from the
@@ -189,7 +191,7 @@ def load_prices(
     if symbol_column:
         frame = _select_symbol(path, frame, symbol_column, symbol)
     features = list(features) if features else [target]
-    columns = list(dict.fromkeys([*features, target]))
+    columns = list(dict.fromkeys([*features, target, *(c for c in optional if c in frame.columns)]))
     require_columns(path, frame, [date_column], "date (data.date_column)")
     require_columns(path, frame, [target], "target (data.target)")
     require_columns(path, frame, features, "feature (data.features)")

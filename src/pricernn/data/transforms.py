@@ -48,6 +48,7 @@ class Normalizer:
     x_scale: tuple[float, ...]  # per feature (global scale, or relative RMS for ``window``)
     y_loc: float
     y_scale: float
+    x_kinds: tuple[str, ...] = ()  # per feature with the window scaler: price | standard | bounded (() = all price)
 
     @classmethod
     def fit(
@@ -61,10 +62,12 @@ class Normalizer:
         train_x, train_y = series.inputs[train], series.target[train, None]
         n_features = series.inputs.shape[1]
         if scaler == "window":  # not with log returns (pricernn.config refuses the pair)
+            kinds = list(series.kinds) or ["price"] * n_features
+            prices = [f for f, k in zip(series.features, kinds, strict=True) if k == "price"]
             frame = pd.DataFrame(series.inputs, index=series.dates, columns=list(series.features))
             require_positive(
                 frame,
-                list(series.features),
+                prices,
                 "data.scaler=window divides by the last value; for a column that can be 0 or negative (a return, a "
                 "change in %) use data.scaler=standard, or leave the column out of data.features",
             )
@@ -72,13 +75,20 @@ class Normalizer:
             ends = np.concatenate(
                 [o + np.arange(window - 1, v - horizon) for o, v in zip(firsts, val_rows, strict=True)]
             )
-            x_rms = (
-                _relative_rms(series.inputs, ends, range(1, window), backwards=True)
-                if window > 1
-                else np.ones(n_features)
-            )
+            x_rms, columns = np.ones(n_features), [j for j, k in enumerate(kinds) if k == "price"]
+            if window > 1:  # relative moves of the price-like columns (derived inputs are scaled below)
+                x_rms[columns] = _relative_rms(series.inputs[:, columns], ends, range(1, window), backwards=True)
             y_rms = _relative_rms(series.levels[:, None], ends, range(1, horizon + 1), backwards=False)
-            return cls(scaler, False, (0.0,) * n_features, tuple(x_rms.tolist()), 0.0, float(y_rms[0]))
+            loc, scale = np.zeros(n_features), x_rms.copy()
+            for j, (kind, (low, high)) in enumerate(
+                zip(kinds, series.bounds or [(0.0, 1.0)] * n_features, strict=True)
+            ):
+                if kind == "standard":  # returns, volatility, oscillators: training-period mean and deviation
+                    loc[j], scale[j] = train_x[:, j].mean(), train_x[:, j].std() or 1.0
+                elif kind == "bounded":  # a fixed range onto [-1, 1]
+                    loc[j], scale[j] = (low + high) / 2, (high - low) / 2
+            return cls(scaler, False, tuple(loc.tolist()), tuple(scale.tolist()), 0.0, float(y_rms[0]),
+                       tuple(kinds) if series.kinds else ())  # fmt: skip
         if scaler == "none":
             return cls(scaler, series.log_return, (0.0,) * n_features, (1.0,) * n_features, 0.0, 1.0)
         make = StandardScaler if scaler == "standard" else MinMaxScaler
@@ -109,6 +119,9 @@ class Normalizer:
         if self.scaler == "window":
             last = x[:, -1:, :]
             x_norm = (x - last) / (last * x_scale)
+            if self.x_kinds and any(k != "price" for k in self.x_kinds):  # derived inputs: fitted or fixed scales
+                price = x.new_tensor([k == "price" for k in self.x_kinds]).bool()
+                x_norm = torch.where(price, x_norm, (x - x.new_tensor(self.x_loc)) / x_scale)
             y_loc, y_scale = anchor, anchor * self.y_scale
         else:
             x_norm = (x - x.new_tensor(self.x_loc)) / x_scale

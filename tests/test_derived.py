@@ -1,0 +1,102 @@
+"""Derived inputs: no look-ahead for any of them, warm-up rows dropped and counted, names checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pricernn.data.derived import ALL, add_derived, resolve
+from pricernn.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def ohlcv(sp500) -> pd.DataFrame:
+    return sp500[["Open", "High", "Low", "Close", "Volume"]].iloc[:400]
+
+
+@pytest.mark.parametrize("name", [*ALL, "volatility_5", "rsi_3", "bollinger_10", "atr_5", "volume_z_5"])
+def test_no_derived_input_reads_a_later_row(ohlcv, name):
+    # change every row after t (prices, highs, lows, volumes): nothing at or before t may move
+    base, warm = add_derived(ohlcv, "Close", [name])
+    rng = np.random.default_rng(0)
+    for t in (warm + 5, 150, 300):
+        changed = ohlcv.copy()
+        later = changed.index > changed.index[t]
+        changed.loc[later] = changed.loc[later].to_numpy() * rng.uniform(0.5, 1.5, size=(int(later.sum()), 5))
+        other, _ = add_derived(changed, "Close", [name])
+        upto = base.index <= ohlcv.index[t]
+        pd.testing.assert_series_equal(other[name][upto], base[name][upto])
+        assert not base[name].isna().any()
+
+
+def test_warm_up_rows_are_dropped_and_counted(ohlcv):
+    out, dropped = add_derived(ohlcv, "Close", ["log_return", "volatility_20", "macd"])
+    assert dropped == 25 and out.index[0] == ohlcv.index[25]  # macd's 26-bar EMA defines its first value at row 25
+    assert list(out.columns) == [*ohlcv.columns, "log_return", "volatility_20", "macd"]
+
+
+def test_all_takes_what_the_columns_allow_and_names_are_checked():
+    assert resolve("all", ["Close"]) == ["log_return", "volatility_20", "rsi_14", "macd", "bollinger_20",
+                                          "day_of_week", "month"]  # fmt: skip
+    assert resolve("all", ["High", "Low", "Close", "Volume"]) == list(ALL)
+    with pytest.raises(UserError, match="unknown input 'rsx_14'"):
+        resolve(["rsx_14"], ["Close"])
+    with pytest.raises(UserError, match="atr_14 reads column High, which the file lacks"):
+        resolve(["atr_14"], ["Close"])
+
+
+def test_rsi_by_hand():
+    # 14 rises of 1: Wilder's averages of gains 1, of losses 0 → RSI 100; then a fall of 1:
+    # gains 1·13/14, losses 1/14 → RS 13 → RSI 100 - 100/14 = 92.857
+    prices = pd.DataFrame({"Close": np.r_[np.arange(100.0, 115.0), 113.0]},
+                          index=pd.bdate_range("2020-01-01", periods=16))  # fmt: skip
+    out, _ = add_derived(prices, "Close", ["rsi_14"])
+    assert out["rsi_14"].iloc[0] == 100.0 and out["rsi_14"].iloc[-1] == pytest.approx(92.857, abs=1e-3)
+
+
+def _ohlcv(rng: np.random.Generator, days: int, effect: float = 0.0) -> pd.DataFrame:
+    """A generated daily OHLCV history. With ``effect``, the next close-to-close return moves by ``effect`` in the
+    direction of today's volume anomaly (above or below its recent level); without, a pure random walk."""
+    volume = np.exp(12 + 0.5 * rng.standard_normal(days))
+    z = pd.Series(np.log1p(volume))
+    anomaly = np.sign((z - z.shift(1).rolling(20).mean()).fillna(0).to_numpy())
+    returns = 0.01 * rng.standard_normal(days)
+    returns[1:] += effect * anomaly[:-1]
+    close = 100 * np.exp(np.cumsum(returns))
+    spread = np.abs(0.005 * rng.standard_normal(days))
+    frame = {"Open": close * (1 + 0.002 * rng.standard_normal(days)), "High": close * (1 + spread),
+             "Low": close * (1 - spread), "Close": close, "Volume": volume}  # fmt: skip
+    return pd.DataFrame(frame, index=pd.DatetimeIndex(pd.bdate_range("2000-01-03", periods=days), name="date"))
+
+
+RUN = ["data.window=20", "model.hidden_size=16", "model.num_layers=1", "model.lr=0.003", "trainer.max_epochs=3",
+       "evaluation.steps=1", "evaluation.shrink=false", "~callbacks.early_stopping", "data.val_start=2008-01-02",
+       "data.test_start=2010-01-04"]  # fmt: skip
+
+
+def test_every_derived_input_on_a_random_walk_shows_no_skill(tmp_path, compose_cfg, write_csv):
+    # a leak in any input (a value from a later row) would show as large, significant skill
+    path = write_csv(_ohlcv(np.random.default_rng(1), 3200))
+    from pricernn.training import train
+
+    metrics = train(compose_cfg(*RUN, f"data.path={path}", "data.derived=all"), tmp_path / "run")
+    print(f"random walk, derived=all: skill {metrics['test/skill']:.4f}, DM p {metrics['test/dm_pvalue']:.3g}")
+    assert metrics["test/skill"] < 0.01
+    assert not (metrics["test/dm_stat"] < 0 and metrics["test/dm_pvalue"] < 0.05)
+
+
+def test_an_input_the_prices_cannot_show_is_learnt_and_beats_the_price_only_model(tmp_path, compose_cfg, write_csv):
+    from pricernn.evaluation.significance import diebold_mariano
+    from pricernn.training import train
+
+    path = write_csv(_ohlcv(np.random.default_rng(2), 3200, effect=0.004))
+    runs = {}
+    for name, derived in (("prices", "null"), ("volume", "[volume_z_20]")):
+        train(compose_cfg(*RUN, f"data.path={path}", f"data.derived={derived}"), tmp_path / name)
+        runs[name] = pd.read_csv(tmp_path / name / "predictions.csv").set_index("date")
+    both = runs["prices"].merge(runs["volume"], left_index=True, right_index=True, suffixes=("", "_volume"))
+    assert len(both) == len(runs["prices"]) > 500  # the same test days: the split is by date
+    statistic, pvalue = diebold_mariano(both["predicted_volume"] - both["actual"], both["predicted"] - both["actual"])
+    assert statistic < 0 and pvalue < 0.01
+    print(f"derived vs prices: DM {statistic:.2f}, p {pvalue:.2g}")
