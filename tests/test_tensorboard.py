@@ -130,7 +130,14 @@ def test_a_sweep_compares_in_tensorboard_s_scalars_text_and_hparams(compose_cfg,
         experiment = server.get("/data/plugin/hparams/experiment", {"experimentName": ""})
         columns = [h["name"] for h in experiment["hparamInfos"]]  # the first five are on screen
         assert columns[:5] == ["data.window", "model.cell", "model.hidden_size", "model.lr", "model.num_layers"]
-        assert {"data", "data.scaler", "data.target_transform", "data.batch_size", "model.dropout"} <= set(columns)
+        assert {
+            "data",
+            "data.scaler",
+            "data.target_transform",
+            "data.batch_size",
+            "model.dropout",
+            "data.derived",
+        } <= set(columns)
         metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
         assert metrics[:5] == ["test/rmse", "test/rmse_ratio_naive", "test/skill", "test/dm_pvalue", "val/rmse_best"]
         request = {"experimentName": "", "allowedStatuses": ALL_STATUSES, "startIndex": 0, "sliceSize": 100}

@@ -31,7 +31,7 @@ from pricernn.config import CELLS, INTERVAL_METHODS, LOSSES, SCALERS, STRATEGIES
 # The values a sweep varies, shown as HParams columns.
 HPARAM_KEYS = {
     "model": ("cell", "hidden_size", "num_layers", "dropout", "lr", "strategy", "loss"),
-    "data": ("target", "window", "batch_size", "scaler", "target_transform", "horizon"),
+    "data": ("target", "window", "batch_size", "scaler", "target_transform", "horizon", "derived"),
     "trainer": ("max_epochs",),
     "evaluation": ("interval_method",),
 }
@@ -137,8 +137,8 @@ def curated_hparams(cfg: DictConfig) -> dict[str, Any]:
     for group, keys in HPARAM_KEYS.items():
         for key in keys:
             value = cfg[group].get(key)
-            if OmegaConf.is_list(value):
-                value = ",".join(map(str, value))
+            if OmegaConf.is_list(value) or isinstance(value, list):  # data.derived=[log_return,...]: one string
+                value = ",".join(map(str, value)) or "none"
             params[f"{group}.{key}"] = "none" if value is None else value
     return params
 
