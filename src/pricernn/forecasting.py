@@ -42,7 +42,8 @@ def recursive_forecast(
     if steps > horizon and not can_recurse(transform):
         raise UserError(
             f"steps={steps} needs recursion beyond the model's horizon ({horizon}), which works only for a model "
-            f"whose sole input is its target ({transform['target']}); this one reads {', '.join(transform['features'])}"
+            f"whose sole input is its target ({transform['target']}); this one reads "
+            f"{', '.join(transform['features'])}: train it with model.strategy=direct to forecast {steps} steps"
         )
     normalizer, window, anchor = model.normalizer, inputs, last_price
     chunks: list[torch.Tensor] = []
