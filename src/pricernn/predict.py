@@ -27,7 +27,7 @@ from pricernn.plots import forecast_figure, render
 log = logging.getLogger("pricernn")
 
 # Data settings that define what the model reads: fixed by the checkpoint, not to be changed for a forecast
-MODEL_KEYS = ("features", "derived", "target", "target_transform", "scaler", "window", "horizon")
+MODEL_KEYS = ("features", "derived", "covariates", "target", "target_transform", "scaler", "window", "horizon")
 # A last price outside this multiple of the training period's range is a different market (or series)
 RANGE_FACTOR = 5.0
 

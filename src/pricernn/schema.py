@@ -37,6 +37,7 @@ class DataConfig:
     target: str = rule()
     features: list[str] | None = rule()
     derived: Any = rule()
+    covariates: Any = rule()
     symbol_column: str | None = rule()
     symbol: str | None = rule()
     symbols: Any = rule()

@@ -16,8 +16,7 @@ from torch.utils.data import DataLoader
 
 from pricernn.config import DataConfig, check_section
 from pricernn.data.calendar import add_missing_sessions, describe
-from pricernn.data.derived import add_derived, resolve
-from pricernn.data.derived import kinds as derived_kinds
+from pricernn.data.covariates import extra_inputs, load_covariates
 from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format, stamp_note
 from pricernn.data.panel import common_split, concat, load_series, window_ranges
 from pricernn.data.preprocess import PreparedSeries, encode, fill_missing
@@ -62,6 +61,7 @@ class PriceDataModule(pl.LightningDataModule):
         target: str = "Close",
         features: Sequence[str] | str | None = None,
         derived: Sequence[str] | str | None = None,
+        covariates: Sequence[dict] | None = None,
         symbol_column: str | None = None,
         symbol: str | None = None,
         symbols: Sequence[str] | str | None = None,
@@ -99,7 +99,9 @@ class PriceDataModule(pl.LightningDataModule):
         # inputs computed from the history by name (pricernn.data.derived); "all" is resolved on the file's columns
         self.derived = derived if derived is None or isinstance(derived, str) else [str(d) for d in derived]
         self.settings["derived"] = self.derived
-        self.derived_names: list[str] = []
+        self.covariates = [dict(c) for c in covariates] if covariates else []  # other files' columns, as of each row
+        self.settings["covariates"] = self.covariates
+        self.extra_inputs: list[str] = []  # the derived inputs' and covariates' names, after the file's features
         self.symbol_column, self.symbol, self.fill = symbol_column, symbol, fill
         # several series (a panel) when data.symbols is set: all of them, or a list
         self.symbols = None if symbols is None else symbols if isinstance(symbols, str) else [str(s) for s in symbols]
@@ -150,22 +152,19 @@ class PriceDataModule(pl.LightningDataModule):
             log.info("%s", note)
         if not self.calendar:
             log.info("%s; no data.calendar: exchange holidays unknown", describe(self.frequency))
+        covariates = load_covariates(self.covariates, self.date_column, self.read_options)
         parts, empty = [], []
         for symbol, prices in frames.items():
             filled = fill_missing(add_missing_sessions(prices, self.frequency, self.calendar, self.fill), self.fill)
             if len(filled) == 0:
                 empty.append(symbol)
                 continue
-            names = resolve(self.derived, list(prices.columns))
-            filled, warm_up = add_derived(filled, self.target, names)
-            if names:
-                log.info("%sderived inputs %s: %d warm-up rows dropped (before the split)",
-                         f"{symbol}: " if symbol else "", ", ".join(names), warm_up)  # fmt: skip
-            self.derived_names = names
-            part = encode(filled, [*self.features, *names], self.target, self.target_transform)
-            kinds = [("price", (0.0, 1.0))] * len(self.features) + derived_kinds(names)
-            parts.append(replace(part, symbols=(symbol,), kinds=tuple(k for k, _ in kinds) if names else (),
-                                 bounds=tuple(b for _, b in kinds) if names else ()))  # fmt: skip
+            filled, self.extra_inputs, kinds = extra_inputs(filled, self.target, self.features, self.derived,
+                                                            covariates, symbol)  # fmt: skip
+            part = encode(filled, [*self.features, *self.extra_inputs], self.target, self.target_transform)
+            extra = bool(self.extra_inputs)  # kinds only where there are inputs other than prices
+            parts.append(replace(part, symbols=(symbol,), kinds=tuple(k for k, _ in kinds) if extra else (),
+                                 bounds=tuple(b for _, b in kinds) if extra else ()))  # fmt: skip
         check(parts, f"{self.path}: no values in column {self.target}")
         if empty:
             log.warning("%s: skipped %s: no values", self.path, ", ".join(empty))
@@ -212,7 +211,7 @@ class PriceDataModule(pl.LightningDataModule):
 
     @property
     def n_features(self) -> int:
-        return len(self.features) + len(self.derived_names)
+        return len(self.features) + len(self.extra_inputs)
 
     @property
     def split_dates(self) -> dict[str, tuple[str, str]]:
@@ -284,7 +283,7 @@ class PriceDataModule(pl.LightningDataModule):
         train_levels = np.concatenate(per_series)
         return {
             "normalizer": self.normalizer.to_dict(),
-            "features": [*self.features, *self.derived_names],
+            "features": [*self.features, *self.extra_inputs],
             "target": self.target,
             "window": self.window,
             "horizon": self.horizon,
