@@ -5,7 +5,7 @@ from typing import Any
 
 _HOMES = {
     "PriceDataModule": "datamodule",
-    "SplitTargets": "datamodule",
+    "SplitTargets": "panel",
     "load_prices": "sources",
     "Normalizer": "transforms",
     "WindowDataset": "windows",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,15 @@ from pricernn.config import DataConfig, check_section
 from pricernn.data.calendar import add_missing_sessions, describe
 from pricernn.data.covariates import extra_inputs, load_covariates
 from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format, stamp_note
-from pricernn.data.panel import common_split, concat, load_series, window_ranges
+from pricernn.data.panel import (
+    SplitTargets,
+    common_split,
+    concat,
+    load_series,
+    scored_origins,
+    split_targets,
+    window_ranges,
+)
 from pricernn.data.preprocess import PreparedSeries, encode, fill_missing
 from pricernn.data.sources import EMBEDDED
 from pricernn.data.transforms import Normalizer
@@ -33,17 +41,6 @@ OHLCV = ("Open", "High", "Low", "Close", "Volume")  # read where the file has th
 def _source_name(path: str) -> str:
     """An embedded data set keeps its name; a file becomes an absolute path, valid from any directory."""
     return str(path) if str(path) in EMBEDDED else str(Path(str(path)).expanduser().resolve())
-
-
-@dataclass(frozen=True)
-class SplitTargets:
-    """What one split's windows predict, in price units: row j is window j, column h is horizon h+1."""
-
-    origin_dates: pd.DatetimeIndex  # (M,) day of the last observed price (the forecast origin)
-    target_dates: np.ndarray  # (M, H) datetime64 day of each target
-    anchor: np.ndarray  # (M,) last observed target price: the naive forecast for every horizon
-    actual: np.ndarray  # (M, H) realised target prices
-    series: np.ndarray | None = None  # (M,) which series of the panel (its number) each window belongs to
 
 
 class PriceDataModule(pl.LightningDataModule):
@@ -229,29 +226,15 @@ class PriceDataModule(pl.LightningDataModule):
         """Actual prices, naive forecasts (the anchor) and dates for every window of ``split``, in order."""
         ranges = window_ranges(self.series.offsets, self.bounds, self.window, self.horizon)[split]
         origin = np.concatenate([np.arange(r.start, r.stop) for r in ranges]) + self.window - 1
-        return self._targets(origin, self.horizon)
-
-    def _targets(self, origin: np.ndarray, steps: int) -> SplitTargets:
-        rows = origin[:, None] + np.arange(1, steps + 1)
-        levels, dates = self.series.levels, self.series.dates
-        series = np.searchsorted(self.series.offsets, origin, side="right") - 1 + self.first_series
-        return SplitTargets(dates[origin], dates.values[rows], levels[origin], levels[rows], series)
+        return split_targets(self.series, origin, self.horizon, self.first_series)
 
     def forecast_origins(self, split: str, steps: int) -> tuple[torch.Tensor, np.ndarray, SplitTargets]:
         """Every origin of ``split`` from which all of ``steps`` targets lie inside the split, series by series:
         the raw input windows (M, W, F), their origin rows (M,) and the targets (actual is (M, steps)). A series
         of a panel whose part is shorter is left out of this evaluation; one series is an error."""
-        origins, rows = [], []
-        for k, (val_row, test_row) in enumerate(self.bounds):
-            start, end = int(self.series.offsets[k]), int(self.series.offsets[k + 1])
-            first = start + (test_row if split == "test" else val_row) - 1
-            last = end - 1 - steps if split == "test" else start + test_row - 1 - steps
-            origins.append(np.arange(first, last + 1))
-            rows.append(end - start - test_row if split == "test" else test_row - val_row)
-        origin = np.concatenate(origins)
-        check(len(origin) > 0, f"evaluation.steps={steps} is longer than the {split} period ({max(rows)} rows)")
+        origin = scored_origins(self.series.offsets, self.bounds, split, steps)
         windows = sliding_windows(self.inputs, self.window)[torch.as_tensor(origin - self.window + 1)]
-        return windows, origin, self._targets(origin, steps)
+        return windows, origin, split_targets(self.series, origin, steps, self.first_series)
 
     def loss_weights(self) -> list[float]:
         """Per horizon, 1 / the naive forecast's mean squared error on the training windows, in the model's

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -231,3 +232,38 @@ def window_ranges(offsets: np.ndarray, bounds: np.ndarray, window: int, horizon:
         for split in out:
             out[split].append(range(start + first[split], start + last[split] + 1))
     return out
+
+
+@dataclass(frozen=True)
+class SplitTargets:
+    """What one split's windows predict, in price units: row j is window j, column h is horizon h+1."""
+
+    origin_dates: pd.DatetimeIndex  # (M,) day of the last observed price (the forecast origin)
+    target_dates: np.ndarray  # (M, H) datetime64 day of each target
+    anchor: np.ndarray  # (M,) last observed target price: the naive forecast for every horizon
+    actual: np.ndarray  # (M, H) realised target prices
+    series: np.ndarray | None = None  # (M,) which series of the panel (its number) each window belongs to
+
+
+def split_targets(series: PreparedSeries, origin: np.ndarray, steps: int, first_series: int = 0) -> SplitTargets:
+    """The targets of forecasts from the rows ``origin`` (of the whole panel), ``steps`` ahead; series numbers
+    count from ``first_series`` (a part view's own series)."""
+    rows = origin[:, None] + np.arange(1, steps + 1)
+    number = np.searchsorted(series.offsets, origin, side="right") - 1 + first_series
+    return SplitTargets(series.dates[origin], series.dates.values[rows], series.levels[origin], series.levels[rows],
+                        number)  # fmt: skip
+
+
+def scored_origins(offsets: np.ndarray, bounds: np.ndarray, split: str, steps: int) -> np.ndarray:
+    """Every origin row of ``split`` ("val" or "test") from which all of ``steps`` targets lie inside the split,
+    series by series. A series of a panel whose part is shorter is left out; none left is an error."""
+    origins, rows = [], []
+    for k, (val_row, test_row) in enumerate(bounds):
+        start, end = int(offsets[k]), int(offsets[k + 1])
+        first = start + (test_row if split == "test" else val_row) - 1
+        last = end - 1 - steps if split == "test" else start + test_row - 1 - steps
+        origins.append(np.arange(first, last + 1))
+        rows.append(end - start - test_row if split == "test" else test_row - val_row)
+    origin = np.concatenate(origins)
+    check(len(origin) > 0, f"evaluation.steps={steps} is longer than the {split} period ({max(rows)} rows)")
+    return origin
