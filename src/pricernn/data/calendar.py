@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pricernn.data.frequency import DAY_S, BarFrequency, clean_times, parse_alias, pattern_times, stamp_format
+from pricernn.data.frequency import (
+    DAY_S,
+    BarFrequency,
+    clean_times,
+    parse_alias,
+    pattern_times,
+    stamp_format,
+    stamp_note,
+)
 from pricernn.errors import UserError, check, first_line
 
 log = logging.getLogger("pricernn")
@@ -192,3 +200,12 @@ def add_missing_sessions(
         missing = missing + (prices.index[-1] - prices.index[-1].normalize())
     log.info("%d missing %s bars added as empty rows for data.fill=%s", gaps.count, calendar, fill)
     return prices.reindex(prices.index.union(missing))
+
+
+def describe_bars(frequency: BarFrequency, calendar: str | None, timezone: str | None) -> None:
+    """Say in the log what the bars are, that holidays are unknown without a calendar, and (without
+    ``data.timezone``) when daily bars are stamped at a time of day that may put them on the wrong day."""
+    if timezone is None and (note := stamp_note(frequency)):
+        log.info("%s", note)
+    if not calendar:
+        log.info("%s; no data.calendar: exchange holidays unknown", describe(frequency))

@@ -79,16 +79,19 @@ def extra_inputs(
     derived: Sequence[str] | str | None,
     covariates: dict[str, pd.Series],
     symbol: str = "",
-) -> tuple[pd.DataFrame, list[str], list[tuple[str, tuple[float, float]]]]:
+) -> tuple[pd.DataFrame, list[str], tuple[str, ...], tuple[tuple[float, float], ...]]:
     """One series' inputs beyond its file's columns: the derived inputs (pricernn.data.derived) and the covariates,
-    their warm-up rows dropped (and counted in the log). Returns the frame, the extra inputs' names and every
-    input's scaling kind (``features`` first, scaled like prices)."""
+    their warm-up rows dropped (and counted in the log). Returns the frame, the extra inputs' names, and every
+    input's scaling kind and range (``features`` first, scaled like prices; both empty without extra inputs,
+    when every input is a price)."""
     names = resolve(derived, list(prices.columns))
     prices, warm_up = add_derived(prices, target, names)
     prices, before = join_as_of(prices, covariates, symbol)
     extra = [*names, *covariates]
-    if extra:
-        log.info("%sinputs %s: %d warm-up rows dropped (before the split)", f"{symbol}: " if symbol else "",
-                 ", ".join(extra), warm_up + before)  # fmt: skip
+    if not extra:
+        return prices, [], (), ()
+    log.info("%sinputs %s: %d warm-up rows dropped (before the split)", f"{symbol}: " if symbol else "",
+             ", ".join(extra), warm_up + before)  # fmt: skip
     kinds = [("price", (0.0, 1.0))] * len(features) + derived_kinds(names)
-    return prices, extra, kinds + [kind_of(values) for values in covariates.values()]
+    kinds += [kind_of(values) for values in covariates.values()]
+    return prices, extra, tuple(k for k, _ in kinds), tuple(b for _, b in kinds)

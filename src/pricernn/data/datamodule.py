@@ -15,9 +15,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from pricernn.config import DataConfig, check_section
-from pricernn.data.calendar import add_missing_sessions, describe
+from pricernn.data.calendar import add_missing_sessions, describe_bars
 from pricernn.data.covariates import extra_inputs, load_covariates
-from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format, stamp_note
+from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format
 from pricernn.data.panel import (
     SplitTargets,
     common_split,
@@ -142,13 +142,8 @@ class PriceDataModule(pl.LightningDataModule):
             check(any(len(f) for f in frames.values()), f"data.end={self.end} is before the first date of {self.path}")
             frames = {s: f for s, f in frames.items() if len(f)}
         dates = [f.index for f in frames.values()]  # the bars of all series together tell the frequency
-        self.frequency = infer_frequency(
-            dates[0] if len(dates) == 1 else dates[0].append(dates[1:]).unique().sort_values(), self.freq
-        )
-        if self.read_options["timezone"] is None and (note := stamp_note(self.frequency)):
-            log.info("%s", note)
-        if not self.calendar:
-            log.info("%s; no data.calendar: exchange holidays unknown", describe(self.frequency))
+        self.frequency = infer_frequency(dates[0].append(dates[1:]).unique().sort_values(), self.freq)
+        describe_bars(self.frequency, self.calendar, self.read_options["timezone"])
         covariates = load_covariates(self.covariates, self.date_column, self.read_options)
         parts, empty = [], []
         for symbol, prices in frames.items():
@@ -156,12 +151,10 @@ class PriceDataModule(pl.LightningDataModule):
             if len(filled) == 0:
                 empty.append(symbol)
                 continue
-            filled, self.extra_inputs, kinds = extra_inputs(filled, self.target, self.features, self.derived,
-                                                            covariates, symbol)  # fmt: skip
+            filled, self.extra_inputs, kinds, bounds = extra_inputs(filled, self.target, self.features, self.derived,
+                                                                    covariates, symbol)  # fmt: skip
             part = encode(filled, [*self.features, *self.extra_inputs], self.target, self.target_transform)
-            extra = bool(self.extra_inputs)  # kinds only where there are inputs other than prices
-            parts.append(replace(part, symbols=(symbol,), kinds=tuple(k for k, _ in kinds) if extra else (),
-                                 bounds=tuple(b for _, b in kinds) if extra else ()))  # fmt: skip
+            parts.append(replace(part, symbols=(symbol,), kinds=kinds, bounds=bounds))
         check(parts, f"{self.path}: no values in column {self.target}")
         if empty:
             log.warning("%s: skipped %s: no values", self.path, ", ".join(empty))
@@ -171,11 +164,6 @@ class PriceDataModule(pl.LightningDataModule):
         if self.series is not None:  # idempotent: Lightning calls it once per stage
             return
         parts = self.prepare_series()
-        if len(parts) > 1:
-            check(self.scaler == "window" or self.target_transform == "log_return",
-                  f"data.scaler={self.scaler} fits one price level to all {len(parts)} series, which trade at "
-                  "different levels: use data.scaler=window (relative to each window's last price) or "
-                  "data.target_transform=log_return")  # fmt: skip
         kept, bounds = common_split(parts, self.window, self.horizon, self.split, self.val_start, self.test_start)
         series = concat([parts[k] for k in kept])
         self.normalizer = Normalizer.fit(series, bounds[:, 0], self.window, self.horizon, self.scaler)

@@ -22,6 +22,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from pricernn.data.preprocess import PreparedSeries, require_positive
+from pricernn.errors import check
 
 
 def _relative_rms(values: np.ndarray, ends: np.ndarray, lags: range, backwards: bool) -> np.ndarray:
@@ -89,6 +90,10 @@ class Normalizer:
                     loc[j], scale[j] = (low + high) / 2, (high - low) / 2
             return cls(scaler, False, tuple(loc.tolist()), tuple(scale.tolist()), 0.0, float(y_rms[0]),
                        tuple(kinds) if series.kinds else ())  # fmt: skip
+        check(series.n_series == 1 or series.log_return,
+              f"data.scaler={scaler} fits one price level to all {series.n_series} series, which trade at different "
+              "levels: use data.scaler=window (relative to each window's last price) or "
+              "data.target_transform=log_return")  # fmt: skip
         if scaler == "none":
             return cls(scaler, series.log_return, (0.0,) * n_features, (1.0,) * n_features, 0.0, 1.0)
         make = StandardScaler if scaler == "standard" else MinMaxScaler
