@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pricernn.data.derived import ALL, add_derived, resolve
+from pricernn.data.derived import ALL, Recurrence, add_derived, resolve
 from pricernn.errors import UserError
 
 
@@ -18,20 +18,20 @@ def ohlcv(sp500) -> pd.DataFrame:
 @pytest.mark.parametrize("name", [*ALL, "volatility_5", "rsi_3", "bollinger_10", "atr_5", "volume_z_5"])
 def test_no_derived_input_reads_a_later_row(ohlcv, name):
     # change every row after t (prices, highs, lows, volumes): nothing at or before t may move
-    base, warm = add_derived(ohlcv, "Close", [name])
+    base, warm, _ = add_derived(ohlcv, "Close", [name])
     rng = np.random.default_rng(0)
     for t in (warm + 5, 150, 300):
         changed = ohlcv.copy()
         later = changed.index > changed.index[t]
         changed.loc[later] = changed.loc[later].to_numpy() * rng.uniform(0.5, 1.5, size=(int(later.sum()), 5))
-        other, _ = add_derived(changed, "Close", [name])
+        other, _, _ = add_derived(changed, "Close", [name])
         upto = base.index <= ohlcv.index[t]
         pd.testing.assert_series_equal(other[name][upto], base[name][upto])
         assert not base[name].isna().any()
 
 
 def test_warm_up_rows_are_dropped_and_counted(ohlcv):
-    out, dropped = add_derived(ohlcv, "Close", ["log_return", "volatility_20", "macd"])
+    out, dropped, _ = add_derived(ohlcv, "Close", ["log_return", "volatility_20", "macd"])
     assert dropped == 25 and out.index[0] == ohlcv.index[25]  # macd's 26-bar EMA defines its first value at row 25
     assert list(out.columns) == [*ohlcv.columns, "log_return", "volatility_20", "macd"]
 
@@ -51,8 +51,45 @@ def test_rsi_by_hand():
     # gains 1·13/14, losses 1/14 → RS 13 → RSI 100 - 100/14 = 92.857
     prices = pd.DataFrame({"Close": np.r_[np.arange(100.0, 115.0), 113.0]},
                           index=pd.bdate_range("2020-01-01", periods=16))  # fmt: skip
-    out, _ = add_derived(prices, "Close", ["rsi_14"])
+    out, _, _ = add_derived(prices, "Close", ["rsi_14"])
     assert out["rsi_14"].iloc[0] == 100.0 and out["rsi_14"].iloc[-1] == pytest.approx(92.857, abs=1e-3)
+
+
+def test_inputs_equal_their_textbook_pandas_one_liners(ohlcv):
+    # the recurrence (pricernn.data.derived.Recurrence) against the definitions written the usual pandas way
+    names = ["log_return", "volatility_20", "volatility_5", "rsi_14", "rsi_3", "macd", "bollinger_20", "bollinger_7"]
+    out, _, _ = add_derived(ohlcv, "Close", names)
+    p = ohlcv["Close"]
+    r = np.log(p / p.shift(1))
+    change = p.diff()
+
+    def rsi(n):
+        gain = change.clip(lower=0).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
+        loss = (-change.clip(upper=0)).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
+        return 100 - 100 / (1 + gain / loss)
+
+    def bollinger(n):
+        return (p - p.rolling(n).mean()) / (2 * p.rolling(n).std())
+
+    ema = p.ewm(span=12, adjust=False, min_periods=26).mean() - p.ewm(span=26, adjust=False, min_periods=26).mean()
+    expected = {"log_return": r, "volatility_20": r.rolling(20).std(), "volatility_5": r.rolling(5).std(),
+                "rsi_14": rsi(14), "rsi_3": rsi(3), "macd": ema / p, "bollinger_20": bollinger(20),
+                "bollinger_7": bollinger(7)}  # fmt: skip
+    for name, values in expected.items():
+        pd.testing.assert_series_equal(out[name], values.loc[out.index], check_names=False, rtol=1e-8)
+
+
+def test_a_path_extends_the_inputs_exactly_as_the_history_does(ohlcv):
+    # carry the recurrence from row t through the next 40 real closes: the values equal the file's at t + 40
+    names = ["log_return", "volatility_20", "rsi_14", "macd", "bollinger_20", "day_of_week", "month"]
+    recurrence, closes = Recurrence(names), ohlcv["Close"].to_numpy()
+    carry = recurrence.carry(closes)
+    expected = recurrence.values(carry, ohlcv.index)
+    t = np.array([60, 200, 300])
+    path = carry[t]
+    for h in range(1, 41):
+        path = recurrence.advance(path, closes[t + h])
+    np.testing.assert_allclose(recurrence.values(path, ohlcv.index[t + 40]), expected[t + 40], rtol=1e-10)
 
 
 def _ohlcv(rng: np.random.Generator, days: int, effect: float = 0.0) -> pd.DataFrame:
@@ -80,10 +117,33 @@ def test_every_derived_input_on_a_random_walk_shows_no_skill(tmp_path, compose_c
     path = write_csv(_ohlcv(np.random.default_rng(1), 3200))
     from pricernn.training import train
 
-    metrics = train(compose_cfg(*RUN, f"data.path={path}", "data.derived=all"), tmp_path / "run")
+    run = [o.replace("evaluation.steps=1", "evaluation.steps=3") for o in RUN]
+    metrics = train(compose_cfg(*run, f"data.path={path}", "data.derived=all"), tmp_path / "run")
     print(f"random walk, derived=all: skill {metrics['test/skill']:.4f}, DM p {metrics['test/dm_pvalue']:.3g}")
     assert metrics["test/skill"] < 0.01
     assert not (metrics["test/dm_stat"] < 0 and metrics["test/dm_pvalue"] < 0.05)
+    # atr_14, volume_z_20 and range read columns the model does not forecast: only its own horizon is scored
+    assert "test/h1/rmse" in metrics and "test/h3/rmse" not in metrics
+
+
+def test_a_model_of_target_only_inputs_forecasts_recursively_in_the_report_and_predict(tmp_path, compose_cfg,
+                                                                                        write_csv):  # fmt: skip
+    from conftest import CONF_DIR
+    from hydra import compose, initialize_config_dir
+
+    from pricernn.predict import forecast_history
+    from pricernn.training import train
+
+    path = write_csv(_ohlcv(np.random.default_rng(1), 1500)[["Close"]])
+    run = [o.replace("evaluation.steps=1", "evaluation.steps=3") for o in RUN if "start=" not in o]
+    cfg = compose_cfg(*run, f"data.path={path}", "data.derived=all", "trainer.max_epochs=1")
+    metrics = train(cfg, tmp_path / "run")
+    assert np.isfinite(metrics["test/h3/rmse"]) and metrics["test/h3/rmse"] > metrics["test/h1/rmse"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("predict", [f"ckpt={tmp_path / 'run/checkpoints/best.ckpt'}", "steps=7"])
+    frame = forecast_history(cfg, tmp_path / "out").frame
+    assert len(frame) == 7 and np.isfinite(frame["predicted"]).all()
+    assert (frame["upper_80"] > frame["predicted"]).all() and (frame["predicted"] > frame["lower_80"]).all()
 
 
 def test_an_input_the_prices_cannot_show_is_learnt_and_beats_the_price_only_model(tmp_path, compose_cfg, write_csv):

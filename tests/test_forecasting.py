@@ -8,6 +8,7 @@ import torch
 from pricernn import UserError
 from pricernn.checkpoints import load_model
 from pricernn.data import PriceDataModule
+from pricernn.data.derived import PathInputs
 from pricernn.data.frequency import infer_frequency
 from pricernn.forecasting import recursive_forecast
 from pricernn.models import RecurrentForecaster
@@ -81,7 +82,7 @@ def test_recursion_needs_the_target_itself_as_the_input_not_just_one_column():
     model = RecurrentForecaster(1, 1, hidden_size=4, num_layers=1, transform=dm.transform_state())
     x = torch.ones(1, 10, 1)
     assert recursive_forecast(model, x, torch.ones(1), 1).shape == (1, 1)
-    with pytest.raises(UserError, match=r"whose sole input is its target \(Close\); this one reads Volume"):
+    with pytest.raises(UserError, match=r"forecasts of Close; this one reads Volume, which it does not forecast"):
         recursive_forecast(model, x, torch.ones(1), 2)
 
 
@@ -194,3 +195,49 @@ def test_a_checkpoint_reads_a_new_file_with_the_day_order_its_training_file_prov
         cfg = compose("predict", overrides)
     forecast = forecast_history(cfg, tmp_path / "out", {"path"})
     assert forecast.last_bar == "2001-05-11"  # a Friday in May, not the 5th of November
+
+
+@pytest.mark.parametrize(("scaler", "transform"), [("window", "price"), ("standard", "log_return")])
+def test_a_recursive_forecast_feeds_each_new_bar_the_inputs_the_file_would_give_it(scaler, transform):
+    # derived inputs of the target and the date, extended along the path: the same as appending each forecast to
+    # the history as the next bar's close and computing every input again over the whole file
+    from pricernn.data.covariates import extra_inputs
+    from pricernn.data.preprocess import encode
+
+    names = ["log_return", "volatility_5", "rsi_14", "macd", "bollinger_20", "day_of_week", "month"]
+    window, steps = 10, 6
+    dm = PriceDataModule(window=window, derived=names, scaler=scaler, target_transform=transform, end="2004-12-31")
+    dm.setup()
+    torch.manual_seed(0)
+    model = RecurrentForecaster(dm.n_features, 1, cell="gru", hidden_size=6, num_layers=1,
+                                transform=dm.transform_state()).eval()  # fmt: skip
+    windows, _, targets = dm.forecast_origins("test", steps)
+    pick = [0, len(windows) // 2, len(windows) - 1]
+    anchor = torch.tensor(targets.anchor[pick], dtype=torch.float32)
+    path = PathInputs(targets.carry[pick], targets.target_dates[pick])
+    batched = recursive_forecast(model, windows[pick], anchor, steps, path=path).double().numpy()
+    raw = PriceDataModule(end="2004-12-31").prepare_series()[0]
+    closes = pd.Series(raw.levels, index=raw.dates)
+    for row, k in enumerate(pick):
+        history, out = closes.loc[: targets.origin_dates[k]].copy(), []
+        for h in range(steps):
+            extra = extra_inputs(history.to_frame("Close"), "Close", ["Close"], names, {})
+            series = encode(extra.frame, ["Close", *names], "Close", transform, extra.kinds, extra.bounds)
+            x = torch.tensor(series.inputs[-window:], dtype=torch.float32)[None]
+            last = torch.tensor([history.iloc[-1]], dtype=torch.float32)
+            x_norm, _, ctx = model.normalizer.normalize(x, x.new_zeros(1, 1), last)
+            with torch.no_grad():
+                price = float(model.to_price(model(x_norm), ctx)[0, 0])
+            history.loc[pd.Timestamp(targets.target_dates[k, h])] = price
+            out.append(price)
+        np.testing.assert_allclose(batched[row], out, rtol=1e-5)
+
+
+def test_recursion_through_inputs_of_other_columns_says_to_train_direct():
+    dm = PriceDataModule(window=10, derived=["log_return", "atr_14"])
+    dm.setup()
+    model = RecurrentForecaster(3, 1, hidden_size=4, num_layers=1, transform=dm.transform_state())
+    x = torch.ones(1, 10, 3)
+    with pytest.raises(UserError, match=r"this one reads atr_14 \(from High, Low\), which it does not forecast: "
+                                        r"train it with model.strategy=direct"):  # fmt: skip
+        recursive_forecast(model, x, torch.ones(1), 2)

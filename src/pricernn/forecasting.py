@@ -8,15 +8,37 @@ import torch
 
 from pricernn.combination import Combination, fit_combination
 from pricernn.data import PriceDataModule
+from pricernn.data.derived import PathInputs, Recurrence, other_columns
 from pricernn.errors import UserError, check
 from pricernn.evaluation.intervals import Bands, Conformal, point_bases
 from pricernn.models import RecurrentForecaster
 
 
+def path_blockers(transform: dict) -> list[str]:
+    """The inputs that keep a model from being fed its own forecasts: all but its target and the derived inputs of
+    the target alone or of the date, which a forecast path extends (pricernn.data.derived.Recurrence). A model
+    that reads Volume must not be fed its price forecasts as volume."""
+    target, features, data = transform["target"], list(transform["features"]), transform.get("data")
+    if data is None:  # a checkpoint that predates derived inputs: only its target may be fed back
+        return [f for f in features if f != target]
+    own = list(data.get("features") or [target])
+    derived = features[len(own) : len(features) - len(data.get("covariates") or [])]
+    covariates = features[len(own) + len(derived) :]
+    return [
+        *[f for f in own if f != target],
+        *[f"{name} (from {', '.join(other_columns(name))})" for name in derived if other_columns(name)],
+        *[f"the covariate {name}" for name in covariates],
+    ]
+
+
 def can_recurse(transform: dict) -> bool:
-    """A forecast can be fed back as the next input only when the model's sole input is the price it forecasts
-    (a model that reads Volume must not be fed its price forecasts as volume)."""
-    return list(transform["features"]) == [transform["target"]]
+    """Whether a forecast can be fed back as the next input (:func:`path_blockers`)."""
+    return not path_blockers(transform)
+
+
+def path_inputs(transform: dict) -> list[str]:
+    """The derived inputs a recursive forecast recomputes at each new bar: the model's inputs after its target."""
+    return list(transform["features"])[1:]
 
 
 @torch.no_grad()
@@ -27,24 +49,32 @@ def recursive_forecast(
     steps: int,
     net: str | None = None,
     series: torch.Tensor | None = None,
+    path: PathInputs | None = None,
 ) -> torch.Tensor:
     """Forecast ``steps`` prices after each window of ``inputs`` (B, W, F), in model units (prices or log
     returns, as at training); ``last_price`` (B,) is each window's last target price; ``series`` (B,) each
-    window's series in the model's panel (for a symbol embedding).
+    window's series in the model's panel (for a symbol embedding); ``path`` what extends the windows' derived
+    inputs (needed where recursion meets them).
 
     Network ``net`` (default: the model's primary one) predicts its outputs' steps at once; for more steps each
-    forecast is appended to the window (the oldest rows drop out) and it runs again, as many times as needed. All
-    origins advance together. Returns prices (B, steps).
+    forecast is appended to the window (the oldest rows drop out), with the derived inputs it implies computed
+    as the history's were, and it runs again, as many times as needed. All origins advance together. Returns
+    prices (B, steps).
     """
     check(steps >= 1, f"steps={steps} must be at least 1")
     net = net or model.primary
     horizon, transform = model.nets[net].outputs, model.hparams.transform
-    if steps > horizon and not can_recurse(transform):
+    blockers = path_blockers(transform)
+    if steps > horizon and blockers:
         raise UserError(
-            f"steps={steps} needs recursion beyond the model's horizon ({horizon}), which works only for a model "
-            f"whose sole input is its target ({transform['target']}); this one reads "
-            f"{', '.join(transform['features'])}: train it with model.strategy=direct to forecast {steps} steps"
+            f"steps={steps} needs recursion beyond the model's horizon ({horizon}), which feeds the model its own "
+            f"forecasts of {transform['target']}; this one reads {', '.join(blockers)}, which it does not forecast: "
+            f"train it with model.strategy=direct to forecast {steps} steps"
         )
+    derived = path_inputs(transform) if steps > horizon else []
+    recurrence = Recurrence(derived) if derived else None
+    check(recurrence is None or path is not None, "internal: a recursive forecast of derived inputs needs their carry")
+    carry = path.carry if recurrence is not None else None
     normalizer, window, anchor = model.normalizer, inputs, last_price
     chunks: list[torch.Tensor] = []
     done = 0
@@ -58,17 +88,20 @@ def recursive_forecast(
         if done == steps:
             break
         if normalizer.log_return:  # the window holds log returns: append the returns of the new prices
-            path = torch.cat([anchor[:, None], new_prices], dim=1)
-            appended = torch.log(path[:, 1:] / path[:, :-1])
+            path_prices = torch.cat([anchor[:, None], new_prices], dim=1)
+            appended = torch.log(path_prices[:, 1:] / path_prices[:, :-1])[..., None]
         else:
-            appended = new_prices
-        window = torch.cat([window[:, take:], appended[..., None]], dim=1)
+            appended = new_prices[..., None]
+        if recurrence is not None:  # each new bar's derived inputs, from the bar before's carry and its price
+            rows = []
+            for j, price in enumerate(new_prices.T.double().cpu().numpy()):
+                carry = recurrence.advance(carry, price)
+                rows.append(recurrence.values(carry, path.dates[:, done - take + j]))
+            extra = torch.as_tensor(np.stack(rows, axis=1), dtype=window.dtype, device=window.device)
+            appended = torch.cat([appended, extra], dim=-1)
+        window = torch.cat([window[:, take:], appended], dim=1)
         anchor = new_prices[:, -1]
     return torch.cat(chunks, dim=1)
-
-
-# validation origins a series needs for intervals calibrated on its own residuals
-MIN_CALIBRATION = 50
 
 
 def strategy_paths(
@@ -77,11 +110,12 @@ def strategy_paths(
     last_price: torch.Tensor,
     steps: int,
     series: torch.Tensor | None = None,
+    path: PathInputs | None = None,
 ) -> dict:
     """Every network's price paths (B, steps) from the same windows: ``{"recursive": ..., "direct": ...}`` for
     ``model.strategy=auto``, one entry otherwise (numpy, float64)."""
     return {
-        name: recursive_forecast(model, inputs, last_price, steps, name, series).cpu().double().numpy()
+        name: recursive_forecast(model, inputs, last_price, steps, name, series, path).cpu().double().numpy()
         for name in model.nets
     }
 
@@ -91,6 +125,10 @@ def scored_steps(model: RecurrentForecaster, steps: int) -> int:
     outputs), or only the outputs of a model that cannot be fed its own forecasts."""
     horizon = int(model.hparams.horizon)
     return max(int(steps), horizon) if can_recurse(model.hparams.transform) else horizon
+
+
+# validation origins a series needs for intervals calibrated on its own residuals
+MIN_CALIBRATION = 50
 
 
 def quantile_pair(quantiles: tuple[float, ...], level: float) -> tuple[int, int]:
@@ -142,7 +180,7 @@ def validation_combination(
     residuals as the calibration: one number per horizon, a small optimism the test period's coverage shows."""
     windows, _, targets = datamodule.forecast_origins("val", steps)
     anchor, series = torch.as_tensor(targets.anchor, dtype=torch.float32), torch.as_tensor(targets.series)
-    paths = strategy_paths(model, windows, anchor, steps, series)
+    paths = strategy_paths(model, windows, anchor, steps, series, targets.path)
     combination = fit_combination(paths, targets.actual, targets.anchor, shrink, targets.origin_dates.values)
     if not levels:
         return combination, None

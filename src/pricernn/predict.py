@@ -16,6 +16,7 @@ from pricernn.checkpoints import load_model
 from pricernn.config import PredictConfig, validate
 from pricernn.data import PriceDataModule
 from pricernn.data.calendar import future_dates
+from pricernn.data.derived import PathInputs
 from pricernn.data.frequency import BarFrequency, bar_days, stamp_format
 from pricernn.data.sources import MissingColumn
 from pricernn.errors import UserError, check
@@ -159,20 +160,22 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     inputs = torch.stack([torch.tensor(part.inputs[-window:], dtype=torch.float32) for part in parts])
     last = np.array([float(part.levels[-1]) for part in parts])
     anchor = torch.tensor(last, dtype=torch.float32)
+    # the model's bars (and the calendar it was given, or data.calendar here): the next sessions, hours, months
+    frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency
+    future = [future_dates(part.dates[-1], int(cfg.steps), frequency, settings.get("calendar")) for part in parts]
+    # what extends the derived inputs along the paths: each series' last carry, and the bars' dates
+    path = PathInputs.of(np.stack([p.carry[-1] for p in parts]), np.stack([d.values for d in future]), future[0].tz)
     # every network's path, combined per horizon as validated at training time (strategy, pull to the last price)
-    paths = strategy_paths(model, inputs, anchor, int(cfg.steps), series)
+    paths = strategy_paths(model, inputs, anchor, int(cfg.steps), series, path)
     prices = combination.apply(paths, last)
     # the bands as calibrated at training time (validation residuals; with ACI, its widths adapted over the test)
     calibration = panel_state(calibration, tuple(part.symbols[0] for part in parts)) if calibration else calibration
     levels = tuple(float(level) for level in (calibration or {}).get("half_widths", {}))
     bases = base_bands(model, inputs, anchor, prices, levels, series)
     bands = bands_from_checkpoint(calibration, bases) if levels else {}
-    # the model's bars (and the calendar it was given, or data.calendar here): the next sessions, hours, months
-    frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency
     stamp = stamp_format(frequency)
     frames, plotted = [], []
-    for k, part in enumerate(parts):
-        dates = future_dates(part.dates[-1], int(cfg.steps), frequency, settings.get("calendar"))
+    for k, (part, dates) in enumerate(zip(parts, future, strict=True)):
         mine = {level: (lower[k], upper[k]) for level, (lower, upper) in bands.items()}
         symbol = part.symbols[0]
         frames.append(

@@ -171,7 +171,7 @@ def _forecasts(
     bands the intervals at ``levels`` widen (pricernn.forecasting.base_bands)."""
     windows, rows, targets = datamodule.forecast_origins("test", steps)
     anchor, series = torch.as_tensor(targets.anchor, dtype=torch.float32), torch.as_tensor(targets.series)
-    paths = strategy_paths(model, windows, anchor, steps, series)
+    paths = strategy_paths(model, windows, anchor, steps, series, targets.path)
     origins = Origins(rows, targets.origin_dates, targets.target_dates, targets.anchor, targets.actual)
     combined, calls = combination.apply(paths, targets.anchor), combination.unshrunk().apply(paths, targets.anchor)
     return combined, origins, calls, base_bands(model, windows, anchor, combined, levels, series)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,14 @@ def kind_of(values: pd.Series) -> tuple[str, tuple[float, float]]:
     return ("price" if (values > 0).all() else "standard"), (0.0, 1.0)
 
 
+class ExtraInputs(NamedTuple):
+    frame: pd.DataFrame  # the series with a column per extra input, warm-up rows dropped
+    names: list[str]  # the derived inputs' and covariates' names
+    kinds: tuple[str, ...]  # every input's scaling kind (the file's features first); () when all are prices
+    bounds: tuple[tuple[float, float], ...]  # every input's range, for bounded ones
+    carry: np.ndarray  # (rows, C): what the next row's derived inputs follow from (pricernn.data.derived)
+
+
 def extra_inputs(
     prices: pd.DataFrame,
     target: str,
@@ -79,19 +88,19 @@ def extra_inputs(
     derived: Sequence[str] | str | None,
     covariates: dict[str, pd.Series],
     symbol: str = "",
-) -> tuple[pd.DataFrame, list[str], tuple[str, ...], tuple[tuple[float, float], ...]]:
+) -> ExtraInputs:
     """One series' inputs beyond its file's columns: the derived inputs (pricernn.data.derived) and the covariates,
-    their warm-up rows dropped (and counted in the log). Returns the frame, the extra inputs' names, and every
-    input's scaling kind and range (``features`` first, scaled like prices; both empty without extra inputs,
-    when every input is a price)."""
+    their warm-up rows dropped (and counted in the log), every input's scaling kind and range (``features`` first,
+    scaled like prices; both empty without extra inputs, when every input is a price), and the rows' carry."""
     names = resolve(derived, list(prices.columns))
-    prices, warm_up = add_derived(prices, target, names)
+    prices, warm_up, carry = add_derived(prices, target, names)
     prices, before = join_as_of(prices, covariates, symbol)
+    carry = carry[before:]  # the join drops leading rows only
     extra = [*names, *covariates]
     if not extra:
-        return prices, [], (), ()
+        return ExtraInputs(prices, [], (), (), carry)
     log.info("%sinputs %s: %d warm-up rows dropped (before the split)", f"{symbol}: " if symbol else "",
              ", ".join(extra), warm_up + before)  # fmt: skip
     kinds = [("price", (0.0, 1.0))] * len(features) + derived_kinds(names)
     kinds += [kind_of(values) for values in covariates.values()]
-    return prices, extra, tuple(k for k, _ in kinds), tuple(b for _, b in kinds)
+    return ExtraInputs(prices, extra, tuple(k for k, _ in kinds), tuple(b for _, b in kinds), carry)

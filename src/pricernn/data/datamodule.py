@@ -151,10 +151,11 @@ class PriceDataModule(pl.LightningDataModule):
             if len(filled) == 0:
                 empty.append(symbol)
                 continue
-            filled, self.extra_inputs, kinds, bounds = extra_inputs(filled, self.target, self.features, self.derived,
-                                                                    covariates, symbol)  # fmt: skip
-            part = encode(filled, [*self.features, *self.extra_inputs], self.target, self.target_transform)
-            parts.append(replace(part, symbols=(symbol,), kinds=kinds, bounds=bounds))
+            extra = extra_inputs(filled, self.target, self.features, self.derived, covariates, symbol)
+            self.extra_inputs = extra.names
+            part = encode(extra.frame, [*self.features, *extra.names], self.target, self.target_transform,
+                          extra.kinds, extra.bounds, extra.carry)  # fmt: skip
+            parts.append(replace(part, symbols=(symbol,)))
         check(parts, f"{self.path}: no values in column {self.target}")
         if empty:
             log.warning("%s: skipped %s: no values", self.path, ", ".join(empty))

@@ -3,9 +3,12 @@ computed from rows up to its own row only: trailing windows and causal smoothing
 from a later row. Every input's value at row t is unchanged when any row after t changes (``tests/test_derived.py``
 checks it for each one).
 
-Formulas are pandas one-liners in their textbook definitions: RSI and ATR with Wilder's smoothing (an exponential
-average with α = 1/n), seeded with the first value where TA-Lib seeds with the n-bar mean, a difference that decays
-as (1 - 1/n)^t. TA-Lib itself needs a C library this project does not require. Each input has a *kind*, which says
+Formulas are their textbook definitions: RSI and ATR with Wilder's smoothing (an exponential average with α = 1/n),
+seeded with the first value where TA-Lib seeds with the n-bar mean, a difference that decays as (1 - 1/n)^t. TA-Lib
+itself needs a C library this project does not require. The inputs of the target alone are written as one
+recurrence over rows (:class:`Recurrence`): the file's rows and a recursive forecast's path are computed by the
+same code, so a path's inputs are those the history would have had (``tests/test_derived.py`` checks both
+against pandas one-liners). Each input has a *kind*, which says
 how it is scaled (pricernn.data.transforms): ``standard`` (standardised with training-period statistics: returns,
 volatility, oscillators in units of the price) or ``bounded`` (a fixed range mapped to [-1, 1]: RSI, day of week,
 month).
@@ -19,47 +22,86 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 
-from pricernn.errors import UserError
+from pricernn.errors import UserError, check
+
+
+@dataclass(frozen=True)
+class Average:
+    """An exponential average carried from row to row (``adjust=False``: y_t = (1 - α) y_{t-1} + α x_t, started at
+    the first x), undefined over its first ``min_periods`` values; ``source`` gives x_t from the last prices
+    (M, lags), oldest first."""
+
+    alpha: float
+    source: Callable[[np.ndarray], np.ndarray]
+    min_periods: int
 
 
 @dataclass(frozen=True)
 class Derived:
-    """One derived input: how it is computed from the target price ``p`` (a Series) and the frame, its kind,
-    and for a bounded one its range."""
+    """One derived input: its kind (how it is scaled), a bounded one's range, and how it is computed. An input of
+    the target price alone is written as a recurrence, so that a forecast path extends it exactly as the file's
+    rows were: ``value`` of the last ``lags`` prices (M, lags), oldest first, and of its ``averages`` (M, A). A
+    calendar input is a function of the row's date; any other reads the file's columns ``needs`` (``compute``)."""
 
-    compute: Callable[[pd.Series, pd.DataFrame], pd.Series]
     kind: str  # "standard" | "bounded"
     bounds: tuple[float, float] = (0.0, 1.0)
+    lags: int = 0
+    averages: tuple[Average, ...] = ()
+    value: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    calendar: Callable[[pd.DatetimeIndex], np.ndarray] | None = None
+    compute: Callable[[pd.Series, pd.DataFrame], pd.Series] | None = None
     needs: tuple[str, ...] = ()  # other columns of the file it reads (High, Low, Volume)
 
 
-def _log_return(p: pd.Series) -> pd.Series:
-    return np.log(p / p.shift(1))
+def _gain(last: np.ndarray) -> np.ndarray:
+    return np.maximum(last[:, -1] - last[:, -2], 0.0)
 
 
-def _rsi(p: pd.Series, n: int) -> pd.Series:
-    """Wilder's relative strength index: 100 - 100 / (1 + average gain / average loss), both averaged by
-    Wilder's smoothing (an exponential average with α = 1/n) of the one-bar changes."""
-    change = p.diff()
-    gain = change.clip(lower=0).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
-    loss = (-change.clip(upper=0)).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
-    rsi = 100 - 100 / (1 + gain / loss.where(loss > 0))
-    return rsi.mask(loss == 0, np.where(gain > 0, 100.0, 50.0))  # only gains: 100; no change at all: 50
+def _loss(last: np.ndarray) -> np.ndarray:
+    return np.maximum(last[:, -2] - last[:, -1], 0.0)
 
 
-def _macd(p: pd.Series) -> pd.Series:
-    """The MACD line (12-bar EMA minus 26-bar EMA) as a fraction of the price (the percentage price
-    oscillator), so that it compares across price levels and assets."""
-    fast = p.ewm(span=12, adjust=False, min_periods=26).mean()
-    slow = p.ewm(span=26, adjust=False, min_periods=26).mean()
-    return (fast - slow) / p
+def _price(last: np.ndarray) -> np.ndarray:
+    return last[:, -1]
 
 
-def _bollinger(p: pd.Series, n: int) -> pd.Series:
-    """Where the price lies in its Bollinger band: (p - n-bar mean) / (2 n-bar standard deviations)."""
-    mean, std = p.rolling(n).mean(), p.rolling(n).std()
-    return ((p - mean) / (2 * std.where(std > 0))).mask(std == 0, 0.0)  # a flat band: at its middle
+def _where_defined(spread: np.ndarray, value: np.ndarray, flat: float) -> np.ndarray:
+    """``value`` where ``spread`` > 0, ``flat`` where it is 0 (or rounding away from it), NaN where undefined."""
+    return np.where(np.isnan(spread), np.nan, np.where(spread > 1e-12, value, flat))
+
+
+def _log_return(last: np.ndarray, averages: np.ndarray) -> np.ndarray:
+    return np.log(last[:, -1] / last[:, -2])
+
+
+def _volatility(last: np.ndarray, averages: np.ndarray) -> np.ndarray:
+    """The sample standard deviation of the last n log returns (n + 1 prices)."""
+    return np.diff(np.log(last), axis=1).std(axis=1, ddof=1)
+
+
+def _rsi(last: np.ndarray, averages: np.ndarray) -> np.ndarray:
+    """Wilder's relative strength index, 100 - 100 / (1 + average gain / average loss), both averaged by Wilder's
+    smoothing (α = 1/n) of the one-bar changes; only gains: 100; no change at all: 50."""
+    gain, loss = averages[:, 0], averages[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = 100 - 100 / (1 + gain / loss)
+    return np.where(np.isnan(gain + loss), np.nan, np.where(loss > 0, rsi, np.where(gain > 0, 100.0, 50.0)))
+
+
+def _macd(last: np.ndarray, averages: np.ndarray) -> np.ndarray:
+    """The MACD line (12-bar EMA minus 26-bar EMA) as a fraction of the price (the percentage price oscillator),
+    so that it compares across price levels and assets."""
+    return (averages[:, 0] - averages[:, 1]) / last[:, -1]
+
+
+def _bollinger(last: np.ndarray, averages: np.ndarray) -> np.ndarray:
+    """Where the price lies in its Bollinger band: (p - n-bar mean) / (2 n-bar sample standard deviations); a flat
+    band: at its middle."""
+    mean, std = last.mean(axis=1), last.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _where_defined(std / np.abs(mean), (last[:, -1] - mean) / (2 * std), 0.0)
 
 
 def _atr(frame: pd.DataFrame, p: pd.Series, n: int) -> pd.Series:
@@ -85,19 +127,21 @@ def _find(name: str) -> Derived:
     length = {"volatility": 20, "rsi": 14, "bollinger": 20, "atr": 14, "volume_z": 20}
     if base in length and (n or length[base]) < 2:
         raise UserError(f"data.derived: {name} needs a length of at least 2")
-    k = n or length.get(base, 0)
+    k = n or length.get(base, 1)  # (1: a length the input does not read)
     table = {
-        "log_return": Derived(lambda p, f: _log_return(p), "standard"),
-        "volatility": Derived(lambda p, f: _log_return(p).rolling(k).std(), "standard"),
-        "rsi": Derived(lambda p, f: _rsi(p, k), "bounded", (0.0, 100.0)),
-        "macd": Derived(lambda p, f: _macd(p), "standard"),
-        "bollinger": Derived(lambda p, f: _bollinger(p, k), "standard"),
-        "atr": Derived(lambda p, f: _atr(f, p, k), "standard", needs=("High", "Low")),
-        "volume_z": Derived(lambda p, f: _volume_z(f, k), "standard", needs=("Volume",)),
-        "range": Derived(lambda p, f: (f["High"] - f["Low"]) / p, "standard", needs=("High", "Low")),
-        "day_of_week": Derived(lambda p, f: pd.Series(p.index.day_of_week, p.index, dtype=float), "bounded", (0, 6)),
-        "month": Derived(lambda p, f: pd.Series(p.index.month, p.index, dtype=float), "bounded", (1.0, 12.0)),
-    }
+        "log_return": Derived("standard", lags=2, value=_log_return),
+        "volatility": Derived("standard", lags=k + 1, value=_volatility),
+        "rsi": Derived("bounded", (0.0, 100.0), lags=2, averages=(Average(1 / k, _gain, k),
+                                                                  Average(1 / k, _loss, k)), value=_rsi),
+        "macd": Derived("standard", lags=1, averages=(Average(2 / 13, _price, 26), Average(2 / 27, _price, 26)),
+                        value=_macd),
+        "bollinger": Derived("standard", lags=k, value=_bollinger),
+        "atr": Derived("standard", compute=lambda p, f: _atr(f, p, k), needs=("High", "Low")),
+        "volume_z": Derived("standard", compute=lambda p, f: _volume_z(f, k), needs=("Volume",)),
+        "range": Derived("standard", compute=lambda p, f: (f["High"] - f["Low"]) / p, needs=("High", "Low")),
+        "day_of_week": Derived("bounded", (0.0, 6.0), calendar=lambda d: np.asarray(d.day_of_week, dtype=float)),
+        "month": Derived("bounded", (1.0, 12.0), calendar=lambda d: np.asarray(d.month, dtype=float)),
+    }  # fmt: skip
     if base not in table or (n is not None and base not in length):
         known = "log_return, volatility_N, rsi_N, macd, bollinger_N, atr_N, volume_z_N, range, day_of_week, month"
         raise UserError(f"data.derived: unknown input {name!r}; the derived inputs are {known}")
@@ -123,16 +167,93 @@ def resolve(names: Sequence[str] | str | None, columns: Sequence[str]) -> list[s
     return names
 
 
-def add_derived(prices: pd.DataFrame, target: str, names: Sequence[str]) -> tuple[pd.DataFrame, int]:
+class Recurrence:
+    """The target-only and calendar inputs of ``names`` as one recurrence over rows. A row's *carry* holds the
+    last prices and every exponential average; the next row's carry follows from it and the next price
+    (:meth:`advance`), and every input's value from a carry and the row's date (:meth:`values`). The file's rows
+    are computed this way too (:meth:`carry` over the whole history), so a forecast path extends the inputs exactly
+    as the history would have, with no second formula."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.specs = [_find(name) for name in self.names]
+        readers = [n for n, s in zip(self.names, self.specs, strict=True) if s.compute is not None]
+        check(not readers, f"internal: {', '.join(readers)} read other columns than the target")  # no recurrence
+        self.lags = max([s.lags for s in self.specs] + [0])
+        self.averages = [a for s in self.specs for a in s.averages]
+
+    def carry(self, prices: np.ndarray) -> np.ndarray:
+        """Each row's carry (N, lags + averages): the prices of rows t - lags + 1 .. t (NaN before the first
+        row), then each average's value at t (NaN over its warm-up)."""
+        padded = np.concatenate([np.full(max(self.lags - 1, 0), np.nan), prices])
+        last = sliding_window_view(padded, self.lags) if self.lags else np.empty((len(prices), 0))
+        averages = [
+            pd.Series(a.source(last)).ewm(alpha=a.alpha, adjust=False, min_periods=a.min_periods).mean().to_numpy()
+            for a in self.averages
+        ]  # the warm-up counts from the first defined source value (an RSI's first change is at row 1)
+        return np.column_stack([last, *averages]) if averages else np.ascontiguousarray(last)
+
+    def advance(self, carry: np.ndarray, price: np.ndarray) -> np.ndarray:
+        """The next row's carry after a row whose carry is ``carry`` (M, C), given the next row's ``price`` (M,)."""
+        last = np.column_stack([carry[:, 1 : self.lags], price])
+        averages = [(1 - a.alpha) * carry[:, self.lags + j] + a.alpha * a.source(last)
+                    for j, a in enumerate(self.averages)]  # fmt: skip
+        return np.column_stack([last, *averages])
+
+    def values(self, carry: np.ndarray, dates: pd.DatetimeIndex | np.ndarray | None) -> np.ndarray:
+        """Every input's value (M, len(names)) at rows with these carries and ``dates`` (needed by calendar
+        inputs only)."""
+        columns, first = [], self.lags
+        for name, spec in zip(self.names, self.specs, strict=True):
+            if spec.calendar is not None:
+                check(dates is not None, f"internal: {name} needs the forecast dates")
+                columns.append(spec.calendar(pd.DatetimeIndex(dates)))
+                continue
+            own = carry[:, first : first + len(spec.averages)]
+            columns.append(spec.value(carry[:, self.lags - spec.lags : self.lags], own))
+            first += len(spec.averages)
+        return np.column_stack(columns) if columns else np.empty((len(carry), 0))
+
+
+@dataclass(frozen=True)
+class PathInputs:
+    """What a recursive forecast needs besides its windows to extend their derived inputs along its path: each
+    origin's carry (B, C) and the dates of the bars it forecasts (B, steps), which calendar inputs read."""
+
+    carry: np.ndarray
+    dates: np.ndarray  # datetime64, local wall-clock times (the calendar the inputs were computed in)
+
+    @classmethod
+    def of(cls, carry: np.ndarray, dates: np.ndarray, tz: object = None) -> PathInputs:
+        """From datetime64 ``dates`` (B, steps) that are UTC for a time zone ``tz``, as NumPy keeps zoned ones."""
+        if tz is not None:
+            local = pd.DatetimeIndex(dates.ravel()).tz_localize("UTC").tz_convert(tz).tz_localize(None)
+            dates = local.values.reshape(dates.shape)
+        return cls(carry, dates)
+
+
+def other_columns(name: str) -> tuple[str, ...]:
+    """The columns of the file besides the target that input ``name`` reads: a forecast path cannot extend it."""
+    return _find(name).needs
+
+
+def add_derived(prices: pd.DataFrame, target: str, names: Sequence[str]) -> tuple[pd.DataFrame, int, np.ndarray]:
     """``prices`` with a column per derived input, its rows before every input is defined (the warm-up) dropped;
-    and how many rows were dropped."""
-    if not names:
-        return prices, 0
+    how many rows were dropped; and the kept rows' carry (:class:`Recurrence`, (rows, C)) of the target-only and
+    calendar inputs, from which a forecast path extends them."""
     p = prices[target]
-    out = prices.assign(**{name: _find(name).compute(p, prices).astype(float) for name in names})
+    own = [name for name in names if not other_columns(name)]
+    recurrence = Recurrence(own)
+    carry = recurrence.carry(p.to_numpy(dtype=np.float64))
+    if not names:
+        return prices, 0, carry
+    values = dict(zip(own, recurrence.values(carry, p.index).T, strict=True))
+    computed = {name: values[name] if name in values else _find(name).compute(p, prices).to_numpy(dtype=float)
+                for name in names}  # fmt: skip
+    out = prices.assign(**computed)
     defined = out[list(names)].notna().all(axis=1).to_numpy()
     first = int(np.argmax(defined)) if defined.any() else len(out)
-    return out.iloc[first:], first
+    return out.iloc[first:], first, carry[first:]
 
 
 def kinds(names: Sequence[str]) -> list[tuple[str, tuple[float, float]]]:

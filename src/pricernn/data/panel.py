@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pricernn.data.derived import PathInputs
 from pricernn.data.formats import read_table
 from pricernn.data.preprocess import PreparedSeries, split_rows
 from pricernn.data.sources import EMBEDDED, in_order, load_prices, read_values, require_columns, resolve_path
@@ -174,6 +175,7 @@ def concat(parts: Sequence[PreparedSeries]) -> PreparedSeries:
         offsets=np.concatenate([[0], np.cumsum(lengths)]),
         kinds=first.kinds,
         bounds=first.bounds,
+        carry=np.concatenate([p.carry for p in parts]),
     )
 
 
@@ -243,6 +245,12 @@ class SplitTargets:
     anchor: np.ndarray  # (M,) last observed target price: the naive forecast for every horizon
     actual: np.ndarray  # (M, H) realised target prices
     series: np.ndarray | None = None  # (M,) which series of the panel (its number) each window belongs to
+    carry: np.ndarray | None = None  # (M, C) each origin's carry: what its derived inputs go on from
+
+    @property
+    def path(self) -> PathInputs:
+        """What a recursive forecast from these origins needs to extend their derived inputs."""
+        return PathInputs.of(self.carry, self.target_dates, self.origin_dates.tz)
 
 
 def split_targets(series: PreparedSeries, origin: np.ndarray, steps: int, first_series: int = 0) -> SplitTargets:
@@ -251,7 +259,7 @@ def split_targets(series: PreparedSeries, origin: np.ndarray, steps: int, first_
     rows = origin[:, None] + np.arange(1, steps + 1)
     number = np.searchsorted(series.offsets, origin, side="right") - 1 + first_series
     return SplitTargets(series.dates[origin], series.dates.values[rows], series.levels[origin], series.levels[rows],
-                        number)  # fmt: skip
+                        number, series.carry[origin])  # fmt: skip
 
 
 def scored_origins(offsets: np.ndarray, bounds: np.ndarray, split: str, steps: int) -> np.ndarray:

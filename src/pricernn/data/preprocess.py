@@ -66,10 +66,14 @@ class PreparedSeries:
     offsets: np.ndarray | None = None  # (S + 1,) first row of each series, then N; None: one series
     kinds: tuple[str, ...] = ()  # per input: price | standard | bounded (pricernn.data.derived); () = all price
     bounds: tuple[tuple[float, float], ...] = ()  # per input: a bounded input's range
+    # (N, C) per row: what the next row's derived inputs follow from (pricernn.data.derived.Recurrence)
+    carry: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.offsets is None:
             object.__setattr__(self, "offsets", np.array([0, len(self.dates)]))
+        if self.carry is None:
+            object.__setattr__(self, "carry", np.empty((len(self.dates), 0)))
 
     @property
     def n_series(self) -> int:
@@ -89,29 +93,48 @@ class PreparedSeries:
             (self.symbols[k],),
             kinds=self.kinds,
             bounds=self.bounds,
+            carry=self.carry[rows],
         )
 
 
-def encode(prices: pd.DataFrame, features: Sequence[str], target: str, target_transform: str) -> PreparedSeries:
-    """Encode prices as model values: the prices themselves, or daily log returns (first day dropped)."""
+def encode(
+    prices: pd.DataFrame,
+    features: Sequence[str],
+    target: str,
+    target_transform: str,
+    kinds: Sequence[str] = (),
+    bounds: Sequence[tuple[float, float]] = (),
+    carry: np.ndarray | None = None,
+) -> PreparedSeries:
+    """Encode prices as model values: the prices themselves, or daily log returns (first day dropped). Only the
+    price-like inputs (``kinds``, per feature: price | standard | bounded; () = all price) become log returns;
+    derived inputs are already returns, oscillators or dates. ``carry`` (rows, C) travels with the rows."""
     log_return = target_transform == "log_return"
-    values = prices.to_numpy(dtype=np.float64)
+    every = tuple(kinds) or ("price",) * len(features)
+    inputs = prices[list(features)].to_numpy(dtype=np.float64)
     levels = prices[target].to_numpy(dtype=np.float64)
+    encoded_target = levels
     dates = prices.index
     if log_return:
-        require_positive(prices, list(prices.columns), "data.target_transform=log_return needs prices > 0")
-        values = np.diff(np.log(values), axis=0)
-        levels, dates = levels[1:], dates[1:]
-    columns = list(prices.columns)
-    inputs = values[:, [columns.index(f) for f in features]]
+        prices_in = [f for f, kind in zip(features, every, strict=True) if kind == "price"]
+        require_positive(prices, list(dict.fromkeys([target, *prices_in])),
+                         "data.target_transform=log_return needs prices > 0")  # fmt: skip
+        is_price = np.array([kind == "price" for kind in every])
+        inputs = np.where(is_price, np.diff(np.log(np.where(is_price, inputs, 1.0)), axis=0, prepend=np.nan), inputs)
+        encoded_target = np.diff(np.log(levels))
+        inputs, levels, dates = inputs[1:], levels[1:], dates[1:]
+        carry = None if carry is None else carry[1:]
     return PreparedSeries(
         dates=dates,
         inputs=np.ascontiguousarray(inputs),
-        target=np.ascontiguousarray(values[:, columns.index(target)]),
+        target=np.ascontiguousarray(encoded_target),
         levels=levels,
         features=tuple(features),
         target_name=target,
         log_return=log_return,
+        kinds=tuple(kinds),
+        bounds=tuple(bounds),
+        carry=carry,
     )
 
 
