@@ -65,13 +65,21 @@ def test_recursive_forecast_equals_step_by_step_prediction(scaler, transform, ho
         np.testing.assert_allclose(batched[row], expected, rtol=2e-5)
 
 
-def test_recursion_beyond_horizon_needs_a_target_only_model():
-    dm = PriceDataModule(window=10, features=["Open", "Close"])
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({"features": ["Open", "Close"]}, "reads Open, which it does not forecast"),
+        ({"derived": ["log_return", "atr_14"]}, r"reads atr_14 \(from High, Low\), which it does not forecast"),
+    ],
+)
+def test_recursion_beyond_horizon_needs_inputs_a_path_can_extend(settings, says):
+    dm = PriceDataModule(window=10, **settings)
     dm.setup()
-    model = RecurrentForecaster(2, 1, hidden_size=4, num_layers=1, transform=dm.transform_state())
-    x = torch.ones(1, 10, 2)
+    model = RecurrentForecaster(dm.n_features, 1, hidden_size=4, num_layers=1, transform=dm.transform_state())
+    x = torch.ones(1, 10, dm.n_features)
     assert recursive_forecast(model, x, torch.ones(1), 1).shape == (1, 1)
-    with pytest.raises(UserError, match="steps=3 needs recursion beyond the model's horizon"):
+    with pytest.raises(UserError, match=f"steps=3 needs recursion beyond the model's horizon .*{says}: train it with "
+                                        "model.strategy=direct"):  # fmt: skip
         recursive_forecast(model, x, torch.ones(1), 3)
 
 
@@ -231,13 +239,3 @@ def test_a_recursive_forecast_feeds_each_new_bar_the_inputs_the_file_would_give_
             history.loc[pd.Timestamp(targets.target_dates[k, h])] = price
             out.append(price)
         np.testing.assert_allclose(batched[row], out, rtol=1e-5)
-
-
-def test_recursion_through_inputs_of_other_columns_says_to_train_direct():
-    dm = PriceDataModule(window=10, derived=["log_return", "atr_14"])
-    dm.setup()
-    model = RecurrentForecaster(3, 1, hidden_size=4, num_layers=1, transform=dm.transform_state())
-    x = torch.ones(1, 10, 3)
-    with pytest.raises(UserError, match=r"this one reads atr_14 \(from High, Low\), which it does not forecast: "
-                                        r"train it with model.strategy=direct"):  # fmt: skip
-        recursive_forecast(model, x, torch.ones(1), 2)
