@@ -55,28 +55,33 @@ def test_rsi_by_hand():
     assert out["rsi_14"].iloc[0] == 100.0 and out["rsi_14"].iloc[-1] == pytest.approx(92.857, abs=1e-3)
 
 
-def test_inputs_equal_their_textbook_pandas_one_liners(ohlcv):
-    # the recurrence (pricernn.data.derived.Recurrence) against the definitions written the usual pandas way
-    names = ["log_return", "volatility_20", "volatility_5", "rsi_14", "rsi_3", "macd", "bollinger_20", "bollinger_7"]
-    out, _, _ = add_derived(ohlcv, "Close", names)
-    p = ohlcv["Close"]
-    r = np.log(p / p.shift(1))
-    change = p.diff()
-
-    def rsi(n):
-        gain = change.clip(lower=0).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
-        loss = (-change.clip(upper=0)).ewm(alpha=1 / n, adjust=False, min_periods=n).mean()
-        return 100 - 100 / (1 + gain / loss)
-
-    def bollinger(n):
-        return (p - p.rolling(n).mean()) / (2 * p.rolling(n).std())
-
-    ema = p.ewm(span=12, adjust=False, min_periods=26).mean() - p.ewm(span=26, adjust=False, min_periods=26).mean()
-    expected = {"log_return": r, "volatility_20": r.rolling(20).std(), "volatility_5": r.rolling(5).std(),
-                "rsi_14": rsi(14), "rsi_3": rsi(3), "macd": ema / p, "bollinger_20": bollinger(20),
-                "bollinger_7": bollinger(7)}  # fmt: skip
+def test_returns_and_volatility_equal_their_pandas_one_liners(ohlcv):
+    out, _, _ = add_derived(ohlcv, "Close", ["log_return", "volatility_20", "volatility_5"])
+    r = np.log(ohlcv["Close"] / ohlcv["Close"].shift(1))
+    expected = {"log_return": r, "volatility_20": r.rolling(20).std(), "volatility_5": r.rolling(5).std()}
     for name, values in expected.items():
-        pd.testing.assert_series_equal(out[name], values.loc[out.index], check_names=False, rtol=1e-8)
+        pd.testing.assert_series_equal(out[name], values.loc[out.index], check_names=False, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["rsi_14", "rsi_3", "macd", "atr_14", "atr_5", "bollinger_20", "bollinger_7"])
+def test_indicators_equal_ta_lib_on_every_row(ohlcv, name):
+    # TA-Lib, the field's reference, as the oracle: from the first row each one defines (the same warm-up)
+    import talib  # a dev dependency (binary wheels)
+    close, high, low = (ohlcv[c].to_numpy(dtype=float) for c in ("Close", "High", "Low"))
+    n = int(name.rsplit("_", 1)[1]) if name != "macd" else 0
+    if name.startswith("rsi"):
+        expected = talib.RSI(close, n)
+    elif name.startswith("atr"):
+        expected = talib.ATR(high, low, close, n) / close
+    elif name == "macd":
+        expected = talib.MACD(close, 12, 26, 9)[0] / close  # the MACD line, as a fraction of the price
+    else:
+        upper, middle, _ = talib.BBANDS(close, n, 2, 2, 0)
+        expected = (close - middle) / (upper - middle)
+    out, warm, _ = add_derived(ohlcv, "Close", [name])
+    first = {"macd": 33}.get(name, warm)  # TA-Lib's MACD also waits for its 9-bar signal line, which is not used
+    assert warm == int(np.argmax(~np.isnan(expected))) or name == "macd"
+    np.testing.assert_allclose(out[name].to_numpy()[first - warm :], expected[first:], rtol=1e-9, atol=1e-12)
 
 
 def test_a_path_extends_the_inputs_exactly_as_the_history_does(ohlcv):

@@ -3,15 +3,17 @@ computed from rows up to its own row only: trailing windows and causal smoothing
 from a later row. Every input's value at row t is unchanged when any row after t changes (``tests/test_derived.py``
 checks it for each one).
 
-Formulas are their textbook definitions: RSI and ATR with Wilder's smoothing (an exponential average with α = 1/n),
-seeded with the first value where TA-Lib seeds with the n-bar mean, a difference that decays as (1 - 1/n)^t. TA-Lib
-itself needs a C library this project does not require. The inputs of the target alone are written as one
-recurrence over rows (:class:`Recurrence`): the file's rows and a recursive forecast's path are computed by the
-same code, so a path's inputs are those the history would have had (``tests/test_derived.py`` checks both
-against pandas one-liners). Each input has a *kind*, which says
-how it is scaled (pricernn.data.transforms): ``standard`` (standardised with training-period statistics: returns,
-volatility, oscillators in units of the price) or ``bounded`` (a fixed range mapped to [-1, 1]: RSI, day of week,
-month).
+Formulas are their textbook definitions, and on every row they agree with TA-Lib, the field's reference, which the
+tests use as their oracle: RSI and ATR with Wilder's smoothing (an exponential average with α = 1/n seeded with the
+mean of the first n values), MACD from exponential averages seeded the same way, Bollinger bands with the
+population deviation. pricernn computes them itself rather than calling TA-Lib because TA-Lib computes a whole
+array at once, and a forecast path must extend an indicator one bar at a time. The inputs of the target alone are
+written as one recurrence over rows (:class:`Recurrence`): the file's rows and a recursive forecast's path are
+computed by the same code, so a path's inputs are those the history would have had.
+
+Each input has a *kind*, which says how it is scaled (pricernn.data.transforms): ``standard`` (standardised with
+training-period statistics: returns, volatility, oscillators in units of the price) or ``bounded`` (a fixed range
+mapped to [-1, 1]: RSI, day of week, month).
 """
 
 from __future__ import annotations
@@ -29,13 +31,28 @@ from pricernn.errors import UserError, check
 
 @dataclass(frozen=True)
 class Average:
-    """An exponential average carried from row to row (``adjust=False``: y_t = (1 - α) y_{t-1} + α x_t, started at
-    the first x), undefined over its first ``min_periods`` values; ``source`` gives x_t from the last prices
-    (M, lags), oldest first."""
+    """An exponential average carried from row to row, y_t = (1 - α) y_{t-1} + α x_t, seeded with the mean of its
+    first ``n`` values after ``skip`` (Wilder's seed, and TA-Lib's) and undefined before; ``source`` gives x_t from
+    the last prices (M, lags), oldest first."""
 
     alpha: float
     source: Callable[[np.ndarray], np.ndarray]
-    min_periods: int
+    n: int
+    skip: int = 0
+
+
+def _seeded_average(x: np.ndarray, alpha: float, n: int, skip: int = 0) -> np.ndarray:
+    """The exponential average of ``x`` (α) over rows, seeded with the mean of its n defined values after the
+    first ``skip`` (NaN before): Wilder (1978) for RSI and ATR, and TA-Lib's EMA seed."""
+    defined = np.flatnonzero(~np.isnan(x))
+    out = np.full(len(x), np.nan)
+    if len(defined) < skip + n:
+        return out
+    first = defined[skip]
+    start = first + n - 1
+    seeded = np.r_[np.full(start, np.nan), np.mean(x[first : start + 1]), x[start + 1 :]]
+    out[start:] = pd.Series(seeded).ewm(alpha=alpha, adjust=False).mean().to_numpy()[start:]
+    return out
 
 
 @dataclass(frozen=True)
@@ -97,9 +114,10 @@ def _macd(last: np.ndarray, averages: np.ndarray) -> np.ndarray:
 
 
 def _bollinger(last: np.ndarray, averages: np.ndarray) -> np.ndarray:
-    """Where the price lies in its Bollinger band: (p - n-bar mean) / (2 n-bar sample standard deviations); a flat
-    band: at its middle."""
-    mean, std = last.mean(axis=1), last.std(axis=1, ddof=1)
+    """Where the price lies in its Bollinger band: (p - n-bar mean) / (2 n-bar standard deviations), the deviation
+    over the n bars themselves (population), as Bollinger (2001, *Bollinger on Bollinger Bands*) and TA-Lib define
+    the band; a flat band: at its middle."""
+    mean, std = last.mean(axis=1), last.std(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return _where_defined(std / np.abs(mean), (last[:, -1] - mean) / (2 * std), 0.0)
 
@@ -109,7 +127,7 @@ def _atr(frame: pd.DataFrame, p: pd.Series, n: int) -> pd.Series:
     high, low, close_before = frame["High"], frame["Low"], p.shift(1)
     true_range = pd.concat([high - low, (high - close_before).abs(), (low - close_before).abs()], axis=1).max(axis=1)
     true_range[close_before.isna()] = np.nan
-    return true_range.ewm(alpha=1 / n, adjust=False, min_periods=n).mean() / p
+    return _seeded_average(true_range.to_numpy(dtype=float), 1 / n, n) / p
 
 
 def _volume_z(frame: pd.DataFrame, n: int) -> pd.Series:
@@ -133,8 +151,9 @@ def _find(name: str) -> Derived:
         "volatility": Derived("standard", lags=k + 1, value=_volatility),
         "rsi": Derived("bounded", (0.0, 100.0), lags=2, averages=(Average(1 / k, _gain, k),
                                                                   Average(1 / k, _loss, k)), value=_rsi),
-        "macd": Derived("standard", lags=1, averages=(Average(2 / 13, _price, 26), Average(2 / 27, _price, 26)),
-                        value=_macd),
+        # the fast average seeded on the slow one's last 12 seed prices, so both start together (TA-Lib's MACD)
+        "macd": Derived("standard", lags=1, averages=(Average(2 / 13, _price, 12, skip=14),
+                                                      Average(2 / 27, _price, 26)), value=_macd),
         "bollinger": Derived("standard", lags=k, value=_bollinger),
         "atr": Derived("standard", compute=lambda p, f: _atr(f, p, k), needs=("High", "Low")),
         "volume_z": Derived("standard", compute=lambda p, f: _volume_z(f, k), needs=("Volume",)),
@@ -187,10 +206,8 @@ class Recurrence:
         row), then each average's value at t (NaN over its warm-up)."""
         padded = np.concatenate([np.full(max(self.lags - 1, 0), np.nan), prices])
         last = sliding_window_view(padded, self.lags) if self.lags else np.empty((len(prices), 0))
-        averages = [
-            pd.Series(a.source(last)).ewm(alpha=a.alpha, adjust=False, min_periods=a.min_periods).mean().to_numpy()
-            for a in self.averages
-        ]  # the warm-up counts from the first defined source value (an RSI's first change is at row 1)
+        # the seed counts from the first defined source value (an RSI's first change is at row 1)
+        averages = [_seeded_average(a.source(last), a.alpha, a.n, a.skip) for a in self.averages]
         return np.column_stack([last, *averages]) if averages else np.ascontiguousarray(last)
 
     def advance(self, carry: np.ndarray, price: np.ndarray) -> np.ndarray:
