@@ -67,6 +67,7 @@ def test_returns_and_volatility_equal_their_pandas_one_liners(ohlcv):
 def test_indicators_equal_ta_lib_on_every_row(ohlcv, name):
     # TA-Lib, the field's reference, as the oracle: from the first row each one defines (the same warm-up)
     import talib  # a dev dependency (binary wheels)
+
     close, high, low = (ohlcv[c].to_numpy(dtype=float) for c in ("Close", "High", "Low"))
     n = int(name.rsplit("_", 1)[1]) if name != "macd" else 0
     if name.startswith("rsi"):
@@ -165,6 +166,38 @@ def test_an_input_the_prices_cannot_show_is_learnt_and_beats_the_price_only_mode
     statistic, pvalue = diebold_mariano(both["predicted_volume"] - both["actual"], both["predicted"] - both["actual"])
     assert statistic < 0 and pvalue < 0.01
     print(f"derived vs prices: DM {statistic:.2f}, p {pvalue:.2g}")
+
+
+def _mean_reverting_on_rsi(rng: np.random.Generator, days: int, effect: float) -> pd.DataFrame:
+    """A generated daily close whose next log return leans against Wilder's 14-bar RSI of today: ``effect`` times
+    (RSI - 50) / 50 downwards, under 1 % noise. A 5-bar window shows little of the 14-bar average's long memory."""
+    closes, gain, loss, rsi, changes = [100.0], 0.0, 0.0, 50.0, []
+    for _ in range(days - 1):
+        closes.append(closes[-1] * np.exp(0.01 * rng.standard_normal() - effect * (rsi - 50) / 50))
+        change = closes[-1] - closes[-2]
+        changes.append(change)
+        if len(changes) == 14:  # Wilder's seed: the mean of the first 14
+            gain, loss = np.mean(np.maximum(changes, 0)), np.mean(np.maximum(np.negative(changes), 0))
+        elif len(changes) > 14:
+            gain, loss = (13 * gain + max(change, 0)) / 14, (13 * loss + max(-change, 0)) / 14
+        if len(changes) >= 14:
+            rsi = 100 - 100 / (1 + gain / loss) if loss > 0 else 100.0
+    days_index = pd.DatetimeIndex(pd.bdate_range("2000-01-03", periods=days), name="date")
+    return pd.DataFrame({"Close": closes}, index=days_index)
+
+
+def test_a_recursive_forecast_with_rsi_beats_the_last_price_days_ahead(tmp_path, compose_cfg, write_csv):
+    # the model reads rsi_14 and is fed its own forecasts for h = 2, 3, each bar's RSI computed from the path so far
+    # (exact against recomputing over the whole file: tests/test_forecasting.py); here, what that is worth
+    from pricernn.training import train
+
+    path = write_csv(_mean_reverting_on_rsi(np.random.default_rng(5), 4200, effect=0.015))
+    run = [o.replace("evaluation.steps=1", "evaluation.steps=3").replace("data.window=20", "data.window=5")
+           for o in RUN]  # fmt: skip
+    metrics = train(compose_cfg(*run, f"data.path={path}", "data.derived=[rsi_14]", "trainer.max_epochs=4"),
+                    tmp_path / "run")  # fmt: skip
+    print(f"rsi_14, h=3: skill {metrics['test/h3/skill']:.4f}, DM p {metrics['test/h3/dm_pvalue']:.2g}")
+    assert metrics["test/h3/skill"] > 0.02 and metrics["test/h3/dm_pvalue"] < 0.01
 
 
 def test_a_covariate_is_joined_as_of_each_row_and_never_from_a_later_date(tmp_path, caplog):
