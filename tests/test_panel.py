@@ -104,6 +104,24 @@ def test_a_ragged_panel_splits_on_common_dates_and_skips_what_is_too_short(stock
         assert ctx[row, 3].item() == np.searchsorted(dm.series.offsets, start, side="right") - 1  # its series
 
 
+def test_each_asset_of_a_panel_carries_its_own_derived_inputs_to_its_forecast_origins(stocks, write_csv):
+    # a forecast path from an origin goes on from that asset's own last prices and averages, never its neighbour's
+    path = write_csv(_ragged_panel(stocks))
+    settings = {"path": str(path), "layout": "wide", "window": 10, "derived": ["log_return", "rsi_14", "macd"]}
+    panel = PriceDataModule(symbols="all", **settings)
+    panel.setup()
+    windows, origin, targets = panel.forecast_origins("test", 3)
+    for k in (1, 2):  # KO, and XOM, whose rows end early
+        alone = PriceDataModule(symbols=[panel.series.symbols[k]], **settings)
+        alone.setup()
+        np.testing.assert_array_equal(panel.part(k).series.carry, alone.series.carry)
+        mine = targets.series == k
+        first = int(panel.series.offsets[k])
+        np.testing.assert_array_equal(targets.carry[mine], alone.series.carry[origin[mine] - first])
+        # the carry begins with the last lags = 2 prices, p[t-1], p[t]: p[t] is the origin's own last price
+        np.testing.assert_allclose(targets.carry[mine, 1], targets.anchor[mine])
+
+
 def test_a_ragged_panel_trains_and_lists_every_asset_it_kept(stocks, tmp_path, write_csv, compose_cfg):
     path = write_csv(_ragged_panel(stocks))
     run = tmp_path / "run"
