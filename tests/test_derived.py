@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from pricernn.data.derived import ALL, Recurrence, add_derived, resolve
+from pricernn.data.derived import ALL, PathInputs, Recurrence, add_derived, resolve, wall_clock
 from pricernn.errors import UserError
 
 
@@ -74,15 +75,16 @@ def test_indicators_equal_ta_lib_on_every_row(ohlcv, name):
         expected = talib.RSI(close, n)
     elif name.startswith("atr"):
         expected = talib.ATR(high, low, close, n) / close
-    elif name == "macd":
-        expected = talib.MACD(close, 12, 26, 9)[0] / close  # the MACD line, as a fraction of the price
+    elif name == "macd":  # the MACD line as a fraction of the price: TA-Lib's own up to row 33, then its EMAs'
+        expected = talib.MACD(close, 12, 26, 9)[0] / close
+        fast = np.r_[np.full(14, np.nan), talib.EMA(close[14:], 12)]  # started with the slow one, as MACD does
+        expected[25:33] = ((fast - talib.EMA(close, 26)) / close)[25:33]
     else:
         upper, middle, _ = talib.BBANDS(close, n, 2, 2, 0)
         expected = (close - middle) / (upper - middle)
     out, warm, _ = add_derived(ohlcv, "Close", [name])
-    first = {"macd": 33}.get(name, warm)  # TA-Lib's MACD also waits for its 9-bar signal line, which is not used
-    assert warm == int(np.argmax(~np.isnan(expected))) or name == "macd"
-    np.testing.assert_allclose(out[name].to_numpy()[first - warm :], expected[first:], rtol=1e-9, atol=1e-12)
+    assert warm == int(np.argmax(~np.isnan(expected)))
+    np.testing.assert_allclose(out[name].to_numpy(), expected[warm:], rtol=1e-9, atol=1e-12)
 
 
 def test_a_path_extends_the_inputs_exactly_as_the_history_does(ohlcv):
@@ -150,6 +152,37 @@ def test_a_model_of_target_only_inputs_forecasts_recursively_in_the_report_and_p
     frame = forecast_history(cfg, tmp_path / "out").frame
     assert len(frame) == 7 and np.isfinite(frame["predicted"]).all()
     assert (frame["upper_80"] > frame["predicted"]).all() and (frame["predicted"] > frame["lower_80"]).all()
+    # a checkpoint whose derived inputs an earlier pricernn computed (other formulas) is refused, not fed others
+    ckpt = tmp_path / "run/checkpoints/best.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    del state["hyper_parameters"]["transform"]["derived_version"]
+    torch.save(state, ckpt)
+    with pytest.raises(UserError, match=r"ckpt=.*best.ckpt: its derived inputs \(data.derived=all\) were computed "
+                                        r"by an earlier pricernn.*\(version 1, now 2\); train it anew"):  # fmt: skip
+        forecast_history(cfg, tmp_path / "out")
+
+
+def test_auto_strategy_with_inputs_a_path_cannot_extend_is_refused_before_training(compose_cfg, tmp_path):
+    from pricernn.training import train
+
+    cfg = compose_cfg("debug=fast", "model.strategy=auto", "evaluation.steps=3", "data.derived=[log_return,atr_14]")
+    says = r"weighs a recursive network .* inputs atr_14 \(from High, Low\), which it does not forecast: use model"
+    with pytest.raises(UserError, match=says):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_calendar_inputs_of_a_path_read_the_dates_in_the_history_s_time_zone():
+    # NumPy keeps zoned dates as UTC: Tokyo's Monday midnight is Sunday 15:00 UTC
+    days = pd.bdate_range("2024-01-01", periods=10, tz="Asia/Tokyo")
+    recurrence = Recurrence(["day_of_week", "month"])
+    carry = recurrence.carry(np.ones(len(days)))
+    path = PathInputs.of(carry[:1], days.tz_convert(None).to_numpy()[None, :], days.tz)  # as SplitTargets has
+    np.testing.assert_array_equal(path.dates[0], wall_clock(days))  # as predict.py reads its future dates
+    np.testing.assert_array_equal(recurrence.values(carry[:1], path.dates[:, 0]), [[0.0, 1.0]])
+    expected = recurrence.values(carry, days)
+    for step in range(len(days)):
+        np.testing.assert_array_equal(recurrence.values(carry[:1], path.dates[:, step]), expected[step : step + 1])
 
 
 def test_an_input_the_prices_cannot_show_is_learnt_and_beats_the_price_only_model(tmp_path, compose_cfg, write_csv):

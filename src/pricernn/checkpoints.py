@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pricernn.combination import Combination
 from pricernn.config import show_value
+from pricernn.data.derived import VERSION as DERIVED_VERSION
 from pricernn.errors import UserError, check, first_line
 from pricernn.files import write_atomic
 from pricernn.models import RecurrentForecaster
@@ -76,9 +77,22 @@ def load_model(ckpt: str | Path) -> tuple[RecurrentForecaster, Combination, dict
         model.load_state_dict(state["state_dict"])
     except Exception as err:  # hand-edited hyperparameters or weights of another shape
         raise UserError(f"ckpt={ckpt}: not a readable pricernn checkpoint ({first_line(err)})") from err
+    check_derived_version(model.hparams.transform, f"ckpt={ckpt}")
     saved = state.get("pricernn_forecast")
     combination = Combination.from_dict(saved) if saved else Combination((model.primary,), (1.0,))
     return model.eval(), combination, state.get("pricernn_intervals")
+
+
+def check_derived_version(transform: dict, where: str) -> None:
+    """A model with derived inputs learnt them as its pricernn computed them: one whose formulas have changed since
+    (pricernn.data.derived.VERSION) would be fed other inputs than it learnt, without a sign. Refused in one line."""
+    derived = (transform.get("data") or {}).get("derived")
+    version = transform.get("derived_version", 1)
+    check(
+        not derived or version == DERIVED_VERSION,
+        f"{where}: its derived inputs (data.derived={show_value(derived)}) were computed by an earlier pricernn, "
+        f"whose formulas differ from today's (version {version}, now {DERIVED_VERSION}); train it anew",
+    )
 
 
 def add_to_checkpoint(path: str | Path, entries: dict[str, Any]) -> None:
@@ -120,6 +134,7 @@ ADDED_KEYS: dict[str, Any] = {"model.loss": "mse", "model.quantiles": [0.1, 0.5,
 def check_resumable(path: str, state: dict[str, Any], cfg: DictConfig, data_contract: dict[str, Any]) -> None:
     """The config must be the checkpoint's, up to :data:`RESUMABLE_CHANGES`, and the data must still split on the
     same dates (a file edited since would silently train on other rows). One line lists every difference."""
+    check_derived_version(state["hyper_parameters"]["transform"], f"resume={path}")
     saved = {**ADDED_KEYS, **flat(state["pricernn_config"])}  # an older checkpoint ran with what they mean now
     wanted = flat(config_record(cfg, data_contract))
     keys = sorted(set(saved) | set(wanted))

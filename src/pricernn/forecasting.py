@@ -36,11 +36,6 @@ def can_recurse(transform: dict) -> bool:
     return not path_blockers(transform)
 
 
-def path_inputs(transform: dict) -> list[str]:
-    """The derived inputs a recursive forecast recomputes at each new bar: the model's inputs after its target."""
-    return list(transform["features"])[1:]
-
-
 @torch.no_grad()
 def recursive_forecast(
     model: RecurrentForecaster,
@@ -71,9 +66,11 @@ def recursive_forecast(
             f"forecasts of {transform['target']}; this one reads {', '.join(blockers)}, which it does not forecast: "
             f"train it with model.strategy=direct to forecast {steps} steps"
         )
-    derived = path_inputs(transform) if steps > horizon else []
+    # with no blockers, the inputs after the target are derived ones that each new bar's carry extends
+    derived = list(transform["features"])[1:] if steps > horizon else []
     recurrence = Recurrence(derived) if derived else None
-    check(recurrence is None or path is not None, "internal: a recursive forecast of derived inputs needs their carry")
+    check(recurrence is None or (path is not None and len(path.carry) == len(inputs)),
+          "internal: a recursive forecast of derived inputs needs each window's carry")  # fmt: skip
     carry = path.carry if recurrence is not None else None
     normalizer, window, anchor = model.normalizer, inputs, last_price
     chunks: list[torch.Tensor] = []

@@ -16,7 +16,7 @@ from pricernn.checkpoints import load_model
 from pricernn.config import PredictConfig, validate
 from pricernn.data import PriceDataModule
 from pricernn.data.calendar import future_dates
-from pricernn.data.derived import PathInputs
+from pricernn.data.derived import PathInputs, wall_clock
 from pricernn.data.frequency import BarFrequency, bar_days, stamp_format
 from pricernn.data.sources import MissingColumn
 from pricernn.errors import UserError, check
@@ -164,7 +164,7 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     frequency = BarFrequency.from_dict(contract["frequency"]) if "frequency" in contract else history.frequency
     future = [future_dates(part.dates[-1], int(cfg.steps), frequency, settings.get("calendar")) for part in parts]
     # what extends the derived inputs along the paths: each series' last carry, and the bars' dates
-    path = PathInputs.of(np.stack([p.carry[-1] for p in parts]), np.stack([d.values for d in future]), future[0].tz)
+    path = PathInputs(np.stack([p.carry[-1] for p in parts]), np.stack([wall_clock(d) for d in future]))
     # every network's path, combined per horizon as validated at training time (strategy, pull to the last price)
     paths = strategy_paths(model, inputs, anchor, int(cfg.steps), series, path)
     prices = combination.apply(paths, last)

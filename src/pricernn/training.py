@@ -30,7 +30,7 @@ from pricernn.data import PriceDataModule
 from pricernn.data.frequency import bar_word
 from pricernn.errors import check
 from pricernn.files import write_atomic, write_json
-from pricernn.forecasting import scored_steps, validation_combination
+from pricernn.forecasting import path_blockers, scored_steps, validation_combination
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import render
 from pricernn.pooled import panel_report
@@ -132,6 +132,12 @@ def train(
     datamodule = PriceDataModule(**{**cfg.data, "horizon": horizon})
     datamodule.setup()
     contract = datamodule.transform_state()
+    blockers = path_blockers(contract)  # auto's recursive network must be fed its forecasts, which these stop
+    check(
+        cfg.model.strategy != "auto" or horizon == 1 or not blockers,
+        f"model.strategy=auto weighs a recursive network against a direct one, and a recursive forecast cannot be "
+        f"fed this model's inputs {', '.join(blockers)}, which it does not forecast: use model.strategy=direct",
+    )
     if resumed is not None:
         check_resumable(cfg.resume, resumed, cfg, contract)
     model = RecurrentForecaster(

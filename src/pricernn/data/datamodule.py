@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from pricernn.config import DataConfig, check_section
 from pricernn.data.calendar import add_missing_sessions, describe_bars
 from pricernn.data.covariates import extra_inputs, load_covariates
+from pricernn.data.derived import VERSION as DERIVED_VERSION
 from pricernn.data.frequency import BarFrequency, infer_frequency, stamp_format
 from pricernn.data.panel import (
     SplitTargets,
@@ -256,6 +257,7 @@ class PriceDataModule(pl.LightningDataModule):
         return {
             "normalizer": self.normalizer.to_dict(),
             "features": [*self.features, *self.extra_inputs],
+            "derived_version": DERIVED_VERSION,
             "target": self.target,
             "window": self.window,
             "horizon": self.horizon,

@@ -28,6 +28,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from pricernn.errors import UserError, check
 
+# Raised whenever a derived input's formula changes: a checkpoint's model learnt the inputs of its version, so one
+# of another version is refused (pricernn.checkpoints). 2: Wilder's seeds, TA-Lib's MACD and Bollinger deviation,
+# derived inputs left as they are under data.target_transform=log_return.
+VERSION = 2
+
 
 @dataclass(frozen=True)
 class Average:
@@ -212,6 +217,8 @@ class Recurrence:
 
     def advance(self, carry: np.ndarray, price: np.ndarray) -> np.ndarray:
         """The next row's carry after a row whose carry is ``carry`` (M, C), given the next row's ``price`` (M,)."""
+        if not self.lags:  # calendar inputs only: nothing is carried
+            return carry
         last = np.column_stack([carry[:, 1 : self.lags], price])
         averages = [(1 - a.alpha) * carry[:, self.lags + j] + a.alpha * a.source(last)
                     for j, a in enumerate(self.averages)]  # fmt: skip
@@ -247,6 +254,11 @@ class PathInputs:
             local = pd.DatetimeIndex(dates.ravel()).tz_localize("UTC").tz_convert(tz).tz_localize(None)
             dates = local.values.reshape(dates.shape)
         return cls(carry, dates)
+
+
+def wall_clock(dates: pd.DatetimeIndex) -> np.ndarray:
+    """Dates as datetime64 in their own time zone's wall-clock time (what calendar inputs read)."""
+    return (dates.tz_localize(None) if dates.tz is not None else dates).to_numpy()
 
 
 def other_columns(name: str) -> tuple[str, ...]:
