@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,7 +122,7 @@ RUN = ["data.window=20", "model.hidden_size=16", "model.num_layers=1", "model.lr
        "data.test_start=2010-01-04"]  # fmt: skip
 
 
-def test_every_derived_input_on_a_random_walk_shows_no_skill(tmp_path, compose_cfg, write_csv):
+def test_every_derived_input_on_a_random_walk_shows_no_skill(tmp_path, compose_cfg, write_csv, capsys, caplog):
     # a leak in any input (a value from a later row) would show as large, significant skill
     path = write_csv(_ohlcv(np.random.default_rng(1), 3200))
     from pricernn.training import train
@@ -130,12 +132,17 @@ def test_every_derived_input_on_a_random_walk_shows_no_skill(tmp_path, compose_c
     print(f"random walk, derived=all: skill {metrics['test/skill']:.4f}, DM p {metrics['test/dm_pvalue']:.3g}")
     assert metrics["test/skill"] < 0.01
     assert not (metrics["test/dm_stat"] < 0 and metrics["test/dm_pvalue"] < 0.05)
-    # atr_14, volume_z_20 and range read columns the model does not forecast: only its own horizon is scored
+    # atr_14, volume_z_20 and range read columns the model does not forecast: only its own horizon is scored, the
+    # log says so, and the forecast command the run ends with asks for no more steps than that
     assert "test/h1/rmse" in metrics and "test/h3/rmse" not in metrics
+    assert "evaluation.steps=3: scored up to h=1 only" in caplog.text and "atr_14 (from High, Low)" in caplog.text
+    assert re.search(r"forecast: +python scripts/predict.py ckpt=\S+ steps=1\n", capsys.readouterr().out)
 
 
 def test_a_model_of_target_only_inputs_forecasts_recursively_in_the_report_and_predict(tmp_path, compose_cfg,
-                                                                                        write_csv):  # fmt: skip
+                                                                                        write_csv, caplog):  # fmt: skip
+    import logging
+
     from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
@@ -145,16 +152,25 @@ def test_a_model_of_target_only_inputs_forecasts_recursively_in_the_report_and_p
     path = write_csv(_ohlcv(np.random.default_rng(1), 1500)[["Close"]])
     run = [o.replace("evaluation.steps=1", "evaluation.steps=3") for o in RUN if "start=" not in o]
     cfg = compose_cfg(*run, f"data.path={path}", "data.derived=all", "trainer.max_epochs=1")
-    metrics = train(cfg, tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger="pricernn"):
+        metrics = train(cfg, tmp_path / "run")
+    assert "(data.derived=all without atr_14, volume_z_20, range: no High, Low, Volume column)" in caplog.text
     assert np.isfinite(metrics["test/h3/rmse"]) and metrics["test/h3/rmse"] > metrics["test/h1/rmse"]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("predict", [f"ckpt={tmp_path / 'run/checkpoints/best.ckpt'}", "steps=7"])
     frame = forecast_history(cfg, tmp_path / "out").frame
     assert len(frame) == 7 and np.isfinite(frame["predicted"]).all()
     assert (frame["upper_80"] > frame["predicted"]).all() and (frame["predicted"] > frame["lower_80"]).all()
-    # a checkpoint whose derived inputs an earlier pricernn computed (other formulas) is refused, not fed others
+    # where validation found no signal (λ = 0) the forecast is the last price, and predict.py says so
     ckpt = tmp_path / "run/checkpoints/best.ckpt"
     state = torch.load(ckpt, weights_only=True)
+    state["pricernn_forecast"]["shrink"] = [0.0] * len(state["pricernn_forecast"]["shrink"])
+    torch.save(state, ckpt)
+    with caplog.at_level(logging.INFO, logger="pricernn"):
+        flat = forecast_history(cfg, tmp_path / "flat").frame
+    assert (flat["predicted"] == pd.read_csv(path)["Close"].iloc[-1]).all()
+    assert "the forecast is the last price at every step, where the validation period found no" in caplog.text
+    # a checkpoint whose derived inputs an earlier pricernn computed (other formulas) is refused, not fed others
     del state["hyper_parameters"]["transform"]["derived_version"]
     torch.save(state, ckpt)
     with pytest.raises(UserError, match=r"ckpt=.*best.ckpt: its derived inputs \(data.derived=all\) were computed "

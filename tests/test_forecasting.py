@@ -78,9 +78,13 @@ def test_recursion_beyond_horizon_needs_inputs_a_path_can_extend(settings, says)
     model = RecurrentForecaster(dm.n_features, 1, hidden_size=4, num_layers=1, transform=dm.transform_state())
     x = torch.ones(1, 10, dm.n_features)
     assert recursive_forecast(model, x, torch.ones(1), 1).shape == (1, 1)
-    with pytest.raises(UserError, match=f"steps=3 needs recursion beyond the model's horizon .*{says}: train it with "
-                                        "model.strategy=direct"):  # fmt: skip
+    advice = "give steps=1 or fewer, or train it with model.strategy=direct evaluation.steps=3"
+    with pytest.raises(UserError, match=f"steps=3 needs recursion beyond the model's horizon .*{says}: {advice}"):
         recursive_forecast(model, x, torch.ones(1), 3)
+    direct = RecurrentForecaster(dm.n_features, 2, hidden_size=4, num_layers=1, transform=dm.transform_state(),
+                                 strategy="direct")  # fmt: skip
+    with pytest.raises(UserError, match="give steps=2 or fewer, or train it with evaluation.steps=3$"):
+        recursive_forecast(direct, x, torch.ones(1), 3)  # already direct: more of its horizons, not another strategy
 
 
 def test_recursion_needs_the_target_itself_as_the_input_not_just_one_column():

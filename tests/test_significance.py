@@ -218,3 +218,12 @@ def test_benjamini_hochberg_adjusts_as_r_p_adjust_does():
     adjusted = benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.005, 0.5, np.nan]))
     np.testing.assert_allclose(adjusted[:5], [0.025, 0.05, 0.05, 0.025, 0.5])
     assert np.isnan(adjusted[5])
+
+
+def test_the_summary_table_shows_every_horizon_whose_weight_differs_from_the_one_before():
+    from pricernn.summary import shown_horizons
+
+    weights = dict(enumerate([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5], start=1))
+    metrics = {f"test/h{h}/shrink": w for h, w in weights.items()}
+    assert shown_horizons(metrics, 12) == [1, 2, 3, 4, 5, 10, 12]  # h=4 alone differs; h=12 is the last
+    assert shown_horizons({}, 12) == [1, 2, 3, 5, 10, 12]

@@ -61,10 +61,11 @@ def recursive_forecast(
     horizon, transform = model.nets[net].outputs, model.hparams.transform
     blockers = path_blockers(transform)
     if steps > horizon and blockers:
+        retrain = "evaluation.steps" if horizon > 1 else "model.strategy=direct evaluation.steps"
         raise UserError(
             f"steps={steps} needs recursion beyond the model's horizon ({horizon}), which feeds the model its own "
             f"forecasts of {transform['target']}; this one reads {', '.join(blockers)}, which it does not forecast: "
-            f"train it with model.strategy=direct to forecast {steps} steps"
+            f"give steps={horizon} or fewer, or train it with {retrain}={steps}"
         )
     # with no blockers, the inputs after the target are derived ones that each new bar's carry extends
     derived = list(transform["features"])[1:] if steps > horizon else []

@@ -52,6 +52,14 @@ def _cell(value: float | None, fmt: str, width: int) -> str:
     return f"{'–':>{width}}" if value is None or not np.isfinite(value) else f"{value:{fmt}}".rjust(width)
 
 
+def shown_horizons(metrics: dict, steps: int) -> list[int]:
+    """The horizons the summary's table shows: 1, 2, 3, 5, 10, 20 and the last, and every horizon whose weight on
+    the model (λ) differs from the one before, so that no forecast unlike its neighbours hides between rows."""
+    weights = [metrics.get(f"test/h{h}/shrink") for h in range(1, steps + 1)]
+    changed = {h for h in range(2, steps + 1) if weights[h - 1] != weights[h - 2]}
+    return sorted({h for h in (1, 2, 3, 5, 10, 20, steps) if h <= steps} | changed)
+
+
 def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day", intervals: str = "") -> str:
     """The lines a user reads after a run: model beside the baselines in price units, and what the tests say;
     ``bar`` names one bar ("day", "hour", "month": pricernn.data.frequency.bar_word); ``intervals`` names how the
@@ -76,7 +84,7 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day",
         rows.append(_trading_line(metrics))
     steps = int(metrics.get("eval/steps", 1))
     if steps > 1:
-        shown = sorted({h for h in (1, 2, 3, 5, 10, 20, steps) if h <= steps})
+        shown = shown_horizons(metrics, steps)
         rows.append(
             f"Forecasts from {int(metrics['eval/origins'])} test origins, RMSE per horizon (λ: the weight on the "
             "model, 1 - λ on the last price, fitted on validation):"

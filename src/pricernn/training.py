@@ -204,6 +204,10 @@ def _fit_and_report(
     # per horizon, the strategy and the pull toward the last price that the validation period supports, and the
     # intervals' calibration; stored in best.ckpt, so forecasts from it (predict.py) are combined alike
     steps = scored_steps(model, cfg.evaluation.steps)
+    if steps < int(cfg.evaluation.steps):
+        log.warning("evaluation.steps=%d: scored up to h=%d only, the model's horizon: a recursive forecast cannot be "
+                    "fed its inputs %s; model.strategy=direct forecasts every horizon", cfg.evaluation.steps, steps,
+                    ", ".join(path_blockers(datamodule.transform_state())))  # fmt: skip
     levels = tuple(cfg.evaluation.intervals)
     combination, calibrations = validation_combination(model, datamodule, steps, cfg.evaluation.shrink, levels)
     if datamodule.series.n_series > 1:  # each asset scored alone, then pooled
@@ -247,13 +251,17 @@ def _fit_and_report(
     print(text, flush=True)
     files = ["summary.txt", "metrics.json", "predictions.csv", "horizons.csv"]
     files += ["per_symbol.csv"] * (report.per_symbol is not None) + [f"{name}.png" for name in report.figures]
-    print(where_things_are(run_dir, best, log_dir, cfg.logger.save_dir, files), flush=True)
+    reach = steps if path_blockers(datamodule.transform_state()) else None  # as far as predict.py can forecast
+    print(where_things_are(run_dir, best, log_dir, cfg.logger.save_dir, files, reach), flush=True)
     return metrics
 
 
-def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: str, files: list[str]) -> str:
+def where_things_are(
+    run_dir: Path, best: str | None, log_dir: str, save_dir: str, files: list[str], reach: int | None = None
+) -> str:
     """The closing lines of a run: where its results are and the commands that use them (paths quoted where a
-    shell needs it, relative to the working directory where they lie below it)."""
+    shell needs it, relative to the working directory where they lie below it); ``reach``: the most steps a model
+    that cannot be fed its forecasts can forecast (None: any)."""
     checkpoint = Path(best) if best else run_dir / "checkpoints" / "best.ckpt"
     shown = {k: shlex.quote(shown_path(v)) for k, v in (("run", run_dir), ("best", checkpoint), ("log", log_dir))}
     last, everything = shlex.quote(shown_path(checkpoint.parent / "last.ckpt")), shlex.quote(shown_path(save_dir))
@@ -261,7 +269,7 @@ def where_things_are(run_dir: Path, best: str | None, log_dir: str, save_dir: st
         [
             f"results in {shown_path(run_dir)}/: {', '.join(files)}",
             f"checkpoints: {shown['best']} (scored above), {last} (resume=)",
-            f"forecast:    python scripts/predict.py ckpt={shown['best']}",
+            f"forecast:    python scripts/predict.py ckpt={shown['best']}" + (f" steps={reach}" if reach else ""),
             f"TensorBoard: tensorboard --logdir {shown['log']}   (all runs: --logdir {everything})",
         ]
     )

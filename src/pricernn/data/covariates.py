@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pricernn.data.derived import add_derived, resolve
+from pricernn.data.derived import ALL, add_derived, other_columns, resolve
 from pricernn.data.derived import kinds as derived_kinds
 from pricernn.data.sources import load_prices
 from pricernn.errors import UserError, check
@@ -99,8 +99,11 @@ def extra_inputs(
     extra = [*names, *covariates]
     if not extra:
         return ExtraInputs(prices, [], (), (), carry)
-    log.info("%sinputs %s: %d warm-up rows dropped (before the split)", f"{symbol}: " if symbol else "",
-             ", ".join(extra), warm_up + before)  # fmt: skip
+    left_out = [n for n in ALL if n not in names] if derived == "all" else []
+    lacking = sorted({c for n in left_out for c in other_columns(n)})
+    without = f" (data.derived=all without {', '.join(left_out)}: no {', '.join(lacking)} column)" if left_out else ""
+    log.info("%sinputs %s%s: the first %d rows dropped (their warm-up)", f"{symbol}: " if symbol else "",
+             ", ".join(extra), without, warm_up + before)  # fmt: skip
     kinds = [("price", (0.0, 1.0))] * len(features) + derived_kinds(names)
     kinds += [kind_of(values) for values in covariates.values()]
     return ExtraInputs(prices, extra, tuple(k for k, _ in kinds), tuple(b for _, b in kinds), carry)
