@@ -8,6 +8,7 @@ import torch
 from conftest import CONF_DIR
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from pricernn import UserError
 from pricernn.data import PriceDataModule
 from pricernn.data.transforms import Normalizer
 
@@ -67,10 +68,15 @@ def test_backtest_cli_refits_per_fold_without_seeing_the_fold_test_period(run_sc
     assert events.Scalars("backtest/win_share")[-1].value == pytest.approx(summary["backtest/win_share"])
 
 
-def test_backtest_with_too_many_folds_says_so(run_script):
-    result = run_script("backtest.py", "folds=200", "debug=fast")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: folds=200 leaves 3 test rows per fold")
+def test_backtest_with_too_many_folds_says_so(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from pricernn.backtest import backtest
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("backtest", overrides=["folds=200", "debug=fast", f"logger.save_dir={tmp_path / 'tb'}"])
+    with pytest.raises(UserError, match="^folds=200 leaves 3 test rows per fold"):
+        backtest(cfg, tmp_path / "bt")
 
 
 def test_backtest_of_a_multi_feature_model_within_data_end(tmp_path):

@@ -59,8 +59,8 @@ def _events(run_dir: Path) -> EventAccumulator:
     return acc
 
 
-def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
-    result = run_script("train.py", "debug=tiny", "model=gru")
+def test_train_cli_writes_artifacts_and_tensorboard_logs_and_says_where(run_script, tmp_path):
+    result = run_script("train.py", "debug=tiny", "model=gru", "hydra.run.dir=outputs/runs/mine")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "next day: " in result.stdout and "RMSE per horizon" in result.stdout and "trading the sign" in result.stdout
 
@@ -118,6 +118,21 @@ def test_train_cli_writes_artifacts_and_tensorboard_logs(run_script, tmp_path):
     assert start.hparams["data.window"].number_value == 20
     experiment = HParamsPluginData.FromString(hparams["_hparams_/experiment"]).experiment
     assert experiment.metric_infos[0].name.tag == "test/rmse"
+    # what the run printed last: where its results are, and the commands that use them
+    lines = result.stdout.splitlines()
+    assert lines[0] == "run directory: outputs/runs/mine"
+    assert "results in outputs/runs/mine/: summary.txt, metrics.json, predictions.csv" in result.stdout
+    summary = (tmp_path / "outputs" / "runs" / "mine" / "summary.txt").read_text()
+    assert summary.startswith("Test period ") and summary.strip() in result.stdout  # what it printed, kept
+    last = "outputs/runs/mine/checkpoints/last.ckpt (resume=)"
+    assert f"checkpoints: outputs/runs/mine/checkpoints/best.ckpt (scored above), {last}" in result.stdout
+    assert "forecast:    python scripts/predict.py ckpt=outputs/runs/mine/checkpoints/best.ckpt\n" in result.stdout
+    (tensorboard,) = [line for line in lines if line.startswith("TensorBoard: tensorboard --logdir ")]
+    log_dir = tensorboard.split("--logdir ")[1].split()[0]
+    assert (
+        list((tmp_path / log_dir).glob("events.out.tfevents.*"))
+        and "(all runs: --logdir outputs/tensorboard)" in tensorboard
+    )
 
 
 def test_multirun_gives_each_run_its_directory_and_tensorboard_run(run_script, tmp_path):
@@ -168,22 +183,3 @@ def test_an_interrupted_run_with_dropout_resumes_to_exactly_the_uninterrupted_re
     assert resumed["epochs"] == whole["epochs"] == 4
     for key in ("val/loss_best", "test/rmse", "test/mae", "test/h5/rmse"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-6, abs=0), key
-
-
-def test_a_run_says_where_its_results_are(run_script, tmp_path):
-    result = run_script("train.py", "debug=fast", "data.window=10", "hydra.run.dir=outputs/runs/mine")
-    assert result.returncode == 0, result.stderr[-2000:]
-    lines = result.stdout.splitlines()
-    assert lines[0] == "run directory: outputs/runs/mine"
-    assert "results in outputs/runs/mine/: summary.txt, metrics.json, predictions.csv" in result.stdout
-    summary = (tmp_path / "outputs" / "runs" / "mine" / "summary.txt").read_text()
-    assert summary.startswith("Test period ") and summary.strip() in result.stdout  # what it printed, kept
-    last = "outputs/runs/mine/checkpoints/last.ckpt (resume=)"
-    assert f"checkpoints: outputs/runs/mine/checkpoints/best.ckpt (scored above), {last}" in result.stdout
-    assert "forecast:    python scripts/predict.py ckpt=outputs/runs/mine/checkpoints/best.ckpt" in result.stdout
-    (tensorboard,) = [line for line in lines if line.startswith("TensorBoard: tensorboard --logdir ")]
-    log_dir = tensorboard.split("--logdir ")[1].split()[0]
-    assert (
-        list((tmp_path / log_dir).glob("events.out.tfevents.*"))
-        and "(all runs: --logdir outputs/tensorboard)" in tensorboard
-    )
