@@ -207,7 +207,7 @@ def _fit_and_report(
     if steps < int(cfg.evaluation.steps):
         log.warning("evaluation.steps=%d: scored up to h=%d only, the model's horizon: a recursive forecast cannot be "
                     "fed its inputs %s; model.strategy=direct forecasts every horizon", cfg.evaluation.steps, steps,
-                    ", ".join(path_blockers(datamodule.transform_state())))  # fmt: skip
+                    ", ".join(path_blockers(model.hparams.transform)))  # fmt: skip
     levels = tuple(cfg.evaluation.intervals)
     combination, calibrations = validation_combination(model, datamodule, steps, cfg.evaluation.shrink, levels)
     if datamodule.series.n_series > 1:  # each asset scored alone, then pooled
@@ -251,7 +251,7 @@ def _fit_and_report(
     print(text, flush=True)
     files = ["summary.txt", "metrics.json", "predictions.csv", "horizons.csv"]
     files += ["per_symbol.csv"] * (report.per_symbol is not None) + [f"{name}.png" for name in report.figures]
-    reach = steps if path_blockers(datamodule.transform_state()) else None  # as far as predict.py can forecast
+    reach = steps if path_blockers(model.hparams.transform) else None  # as far as predict.py can forecast
     print(where_things_are(run_dir, best, log_dir, cfg.logger.save_dir, files, reach), flush=True)
     return metrics
 

@@ -6,7 +6,6 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from pricernn.data.panel import (
     window_ranges,
 )
 from pricernn.data.preprocess import PreparedSeries, encode, fill_missing
-from pricernn.data.sources import EMBEDDED
+from pricernn.data.sources import source_name
 from pricernn.data.transforms import Normalizer
 from pricernn.data.windows import WindowDataset, batch_loader, sliding_windows
 from pricernn.errors import check
@@ -37,11 +36,6 @@ from pricernn.errors import check
 log = logging.getLogger("pricernn")
 SPLITS = ("train", "val", "test")
 OHLCV = ("Open", "High", "Low", "Close", "Volume")  # read where the file has them, for derived inputs
-
-
-def _source_name(path: str) -> str:
-    """An embedded data set keeps its name; a file becomes an absolute path, valid from any directory."""
-    return str(path) if str(path) in EMBEDDED else str(Path(str(path)).expanduser().resolve())
 
 
 class PriceDataModule(pl.LightningDataModule):
@@ -92,7 +86,7 @@ class PriceDataModule(pl.LightningDataModule):
         check_section(DataConfig, "data", settings)  # types and allowed values: pricernn.config
         features = [features] if isinstance(features, str) else list(features or [target])
         # every data setting as used, the file as an absolute path: the data contract checkpoints carry
-        self.settings = {**settings, "path": _source_name(path), "features": features, "split": list(split)}
+        self.settings = {**settings, "path": source_name(path), "features": features, "split": list(split)}
         self.path, self.date_column, self.target, self.features = str(path), date_column, target, features
         # inputs computed from the history by name (pricernn.data.derived); "all" is resolved on the file's columns
         self.derived = derived if derived is None or isinstance(derived, str) else [str(d) for d in derived]

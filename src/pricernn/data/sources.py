@@ -34,6 +34,11 @@ def resolve_path(path: str | Path) -> Path:
     return Path(path).expanduser()
 
 
+def source_name(path: str | Path) -> str:
+    """An embedded data set keeps its name; a file becomes an absolute path, valid from any directory."""
+    return str(path) if str(path) in EMBEDDED else str(Path(str(path)).expanduser().resolve())
+
+
 def _check_options(decimal: str | None, thousands: str | None, timezone: str | None) -> None:
     """Reject impossible reading options before the file is opened."""
     check(decimal is None or decimal in DECIMALS, f"data.decimal={decimal!r} must be '.' or ','")
