@@ -17,7 +17,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from pricernn.errors import EXIT_USER_ERROR, UserError, check
+from pricernn.errors import EXIT_USER_ERROR, UserError, check, first_line
 from pricernn.files import write_atomic
 
 SCORES = {
@@ -69,7 +69,7 @@ def _job_key(path: Path) -> tuple:
 
 
 def _row(root: Path, job: Path) -> dict:
-    overrides = OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "overrides.yaml")) or []
+    overrides = _overrides(job / ".hydra" / "overrides.yaml")
     row: dict = {"job": str(job.relative_to(root))}
     for item in overrides:
         key, _, value = str(item).partition("=")
@@ -86,6 +86,20 @@ def _row(root: Path, job: Path) -> dict:
         row[column] = (metrics or {}).get(key, math.nan)
     row.update({f"_{k}": (metrics or {}).get(k, math.nan) for k in NAIVE})
     return row
+
+
+def _overrides(path: Path) -> list[str]:
+    """A job's command-line overrides, as Hydra records them: a YAML list of ``key=value`` texts, read as data
+    (OmegaConf's safe YAML loader: a tag such as ``!!python/object`` is refused, never run) and only shown."""
+    try:
+        overrides = OmegaConf.to_container(OmegaConf.load(path)) or []
+    except Exception as err:  # not YAML, or YAML that asks to build objects
+        raise UserError(f"{path}: not a Hydra overrides record ({first_line(err, limit=80)})") from None
+    check(
+        isinstance(overrides, list) and all(isinstance(o, str) for o in overrides),
+        f"{path}: not a Hydra overrides record (a list of key=value texts)",
+    )
+    return overrides
 
 
 def _read_json(path: Path) -> dict | None:

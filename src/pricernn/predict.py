@@ -177,6 +177,14 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     levels = tuple(float(level) for level in (calibration or {}).get("half_widths", {}))
     bases = base_bands(model, inputs, anchor, prices, levels, series)
     bands = bands_from_checkpoint(calibration, bases) if levels else {}
+    # the weights are checked when loaded; a forecast still not finite (a damaged normaliser) is not written
+    values = np.stack([prices, *(np.asarray(side) for pair in bands.values() for side in pair)])  # (·, series, h)
+    bad = (np.flatnonzero(~np.isfinite(values).all(axis=(0, 1))) + 1).tolist()
+    check(
+        not bad,
+        f"ckpt={cfg.ckpt}: its forecast is not finite at h={','.join(map(str, bad[:5]))}{'...' * (len(bad) > 5)} "
+        "(damaged normaliser or calibration in the checkpoint?); nothing was written",
+    )
     stamp = stamp_format(frequency)
     frames, plotted = [], []
     for k, (part, dates) in enumerate(zip(parts, future, strict=True)):

@@ -23,7 +23,7 @@ from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities import rank_zero_only
 
 from pricernn.callbacks import RandomState, TrainingDiverged
-from pricernn.checkpoints import add_to_checkpoint, check_resumable, config_record, read_checkpoint
+from pricernn.checkpoints import add_to_checkpoint, check_resumable, config_record, fit_weights, read_checkpoint
 from pricernn.config import validate
 from pricernn.dashboard import dataset_name, report_texts, set_status, start_session, write_report
 from pricernn.data import PriceDataModule
@@ -107,12 +107,12 @@ def train(
     :func:`run_name` and :func:`run_label`, the run directory's name)."""
     entered = time.perf_counter()
     cfg = validate(cfg)
+    resumed = read_checkpoint(cfg.resume) if cfg.get("resume") else None  # refused before anything is written
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"run directory: {shown_path(run_dir)}", flush=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    resumed = read_checkpoint(cfg.resume) if cfg.get("resume") else None
     if cfg.trainer.get("accelerator") in ("gpu", "cuda"):
         check(
             torch.cuda.is_available(), f"trainer.accelerator={cfg.trainer.accelerator}: no CUDA device is visible here"
@@ -148,6 +148,8 @@ def train(
         loss_weights=datamodule.loss_weights() if horizon > 1 else None,
         **cfg.model,
     )
+    if resumed is not None:  # Lightning would load them with a traceback; the settings matched, so must they
+        fit_weights(model, resumed["state_dict"], f"resume={cfg.resume}")
     model.run_config = config_record(cfg, contract)
     # a resumed run writes on into the interrupted run's checkpoint folder, so it remembers its best epoch
     checkpoint_dir = Path(cfg.resume).resolve().parent if resumed is not None else run_dir / "checkpoints"
