@@ -98,6 +98,13 @@ def _entry_points(lab, ckpt: Path, out: Path):
         ("load", loads_payload, "sets callbacks.divergence.every._target_=torch.load"),
         ("args", lambda lab: lambda s: s["pricernn_config"]["logger"].update(_args_=["x"]), "sets logger._args_=["),
         (
+            "dotted key",  # rebuilt key by key, "early_stopping._target_" would become a target
+            lambda lab: (
+                lambda s: s["pricernn_config"]["callbacks"].update({"early_stopping._target_": "builtins.open"})
+            ),
+            "sets callbacks.early_stopping._target_=builtins.open",
+        ),
+        (
             "run record",  # a resumed run's TensorBoard name and version are passed to the logger as keywords
             lambda lab: lambda s: s["pricernn_run"].update(_target_="builtins.open", file=str(lab["victim"])),
             "its pricernn_run: sets _target_=builtins.open",

@@ -149,7 +149,8 @@ def stored_settings(value: Any, where: str, key: str = "") -> Any:
         for name, item in value.items():
             check(isinstance(name, str), f"{where}: holds a key {name!r} that is not text; a checkpoint holds settings")
             path = f"{key}.{name}" if key else name
-            if name.startswith("_") and name.endswith("_") and len(name) > 2:
+            # each dotted part: a key "early_stopping._target_" becomes one when the config is rebuilt from it
+            if any(part.startswith("_") and part.endswith("_") and len(part) > 2 for part in name.split(".")):
                 if name == "_target_" and item in LEGACY_TARGETS and _legacy_place(path):
                     continue
                 raise UserError(
@@ -356,7 +357,7 @@ def config_from_checkpoint(cfg: DictConfig, ckpt: str, task_overrides: list[str]
         )
     given = given_keys(task_overrides)
     saved = flat(read_checkpoint(ckpt, "ckpt")["pricernn_config"])
-    known = set(flat(OmegaConf.to_container(cfg))) | set(key_names(TrainConfig))
+    known = set(flat(_without_instantiation_keys(OmegaConf.to_container(cfg)))) | set(key_names(TrainConfig))
     for key in saved:
         check(
             key in known or key.startswith(LOCAL_KEYS),
