@@ -1,6 +1,8 @@
 """scripts/train.py as a user runs it: subprocesses, real files, TensorBoard event files read back."""
 
 import json
+import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +64,12 @@ def _events(run_dir: Path) -> EventAccumulator:
 def test_train_cli_writes_artifacts_and_tensorboard_logs_and_says_where(run_script, tmp_path):
     result = run_script("train.py", "debug=tiny", "model=gru", "hydra.run.dir=outputs/runs/mine")
     assert result.returncode == 0, result.stderr[-3000:]
+    # piped, as in a file, SLURM or CI log: one plain line an epoch, no progress bar redraws
+    assert "\r" not in result.stdout + result.stderr
+    lines = re.findall(
+        r"^epoch (\d)/2: train/loss [\d.]+, val/loss [\d.]+, val/rmse [\d.]+ \([\d.]+ s\)$", result.stdout, re.M
+    )
+    assert lines == ["1", "2"], result.stdout[:2000]
     assert "next day: " in result.stdout and "RMSE per horizon" in result.stdout and "trading the sign" in result.stdout
 
     (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
@@ -183,3 +191,16 @@ def test_an_interrupted_run_with_dropout_resumes_to_exactly_the_uninterrupted_re
     assert resumed["epochs"] == whole["epochs"] == 4
     for key in ("val/loss_best", "test/rmse", "test/mae", "test/h5/rmse"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-6, abs=0), key
+
+
+def test_a_terminal_keeps_the_progress_bar_and_a_pipe_gets_a_line_an_epoch(compose_cfg, tmp_path, monkeypatch):
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    from pricernn.callbacks import EpochLines
+    from pricernn.training import _callbacks
+
+    cfg = compose_cfg()
+    for terminal, bar in ((True, TQDMProgressBar), (False, EpochLines)):
+        monkeypatch.setattr(sys.stdout, "isatty", lambda terminal=terminal: terminal)
+        bars = [c for c in _callbacks(cfg, tmp_path) if isinstance(c, TQDMProgressBar | EpochLines)]
+        assert [type(c) for c in bars] == [bar]

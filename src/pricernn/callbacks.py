@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import random
+import time
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ProgressBar
 
 from pricernn.errors import UserError
 
@@ -97,3 +99,43 @@ class RandomState(pl.Callback):
         if "cuda" in self.saved and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(self.saved["cuda"])
         self.saved = None
+
+
+class EpochLines(ProgressBar):
+    """One plain line per epoch, for standard output that is not a terminal (a file, a pipe, a SLURM or CI log),
+    where a progress bar's redraws would fill the log with carriage returns: ``epoch 3/20: train/loss 0.0123,
+    val/loss 0.0145, val/rmse 20.1 (4.2 s)``. The training loss is logged by the model after the callbacks'
+    epoch-end hooks, so an epoch's line is printed when the next epoch starts, and the last one when training
+    ends. A terminal keeps Lightning's bar (pricernn.training chooses)."""
+
+    KEYS = ("train/loss", "val/loss", "val/rmse")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enabled, self.started, self.pending = True, 0.0, None
+
+    def disable(self) -> None:
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.enabled = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started, self.pending = time.perf_counter(), None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._print(trainer)
+        self.pending = trainer.current_epoch
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._print(trainer)
+
+    def _print(self, trainer: pl.Trainer) -> None:
+        if self.pending is None or not self.enabled or not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        shown = ", ".join(f"{k} {float(metrics[k]):.6g}" for k in self.KEYS if k in metrics)
+        of = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        elapsed = time.perf_counter() - self.started
+        print(f"epoch {self.pending + 1}{of}: {shown or 'no metrics yet'} ({elapsed:.1f} s)", flush=True)
+        self.pending = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import sys
 import time
 import warnings
 from datetime import datetime
@@ -18,11 +19,11 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities import rank_zero_only
 
-from pricernn.callbacks import RandomState, TrainingDiverged
+from pricernn.callbacks import EpochLines, RandomState, TrainingDiverged
 from pricernn.checkpoints import add_to_checkpoint, check_resumable, config_record, fit_weights, read_checkpoint
 from pricernn.config import validate
 from pricernn.dashboard import dataset_name, report_texts, set_status, start_session, write_report
@@ -80,6 +81,8 @@ def _callbacks(cfg: DictConfig, checkpoint_dir: Path) -> list[pl.Callback]:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     if cfg.trainer.get("enable_progress_bar") is False:  # the configured bar goes too, as Lightning insists
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    elif not sys.stdout.isatty():  # a file, pipe, SLURM or CI log: a line an epoch, not a bar's redraws
+        callbacks = [EpochLines() if isinstance(c, TQDMProgressBar) else c for c in callbacks]
     for callback in callbacks:
         if isinstance(callback, ModelCheckpoint):
             callback.dirpath = callback.dirpath or str(checkpoint_dir.resolve())
