@@ -114,6 +114,20 @@ def test_validation_converts_types_and_keeps_only_the_trainer_keys_given(compose
     assert "max_steps" not in cfg.trainer and cfg.trainer.max_epochs == 2  # Lightning's own defaults apply
 
 
+def test_the_scaler_follows_the_transform_unless_given(compose_cfg):
+    from pricernn.data import PriceDataModule
+
+    for transform, scaler in (("price", "window"), ("log_return", "standard")):
+        cfg = validate(compose_cfg(f"data.target_transform={transform}"))
+        assert cfg.data.scaler == scaler
+        dm = PriceDataModule(target_transform=transform)
+        assert dm.scaler == dm.settings["scaler"] == scaler  # and the checkpoint's data contract says so
+    check_command_line("train", ["data.target_transform=log_return"], CONF_DIR)
+    assert validate(compose_cfg("data.scaler=minmax")).data.scaler == "minmax"
+    with pytest.raises(UserError, match="data.scaler=window scales prices by the last price; with data.target_tr"):
+        check_command_line("train", ["data.target_transform=log_return", "data.scaler=window"], CONF_DIR)
+
+
 def test_the_predict_and_backtest_configs_have_their_own_keys():
     check_command_line("predict", ["ckpt=some.ckpt", "steps=5", "data.path=x.csv"], CONF_DIR)
     with pytest.raises(UserError, match="steps=0 must be at least 1"):

@@ -134,8 +134,8 @@ def _bad_cases(sp500, tmp_path, write_csv):
         "transform": ({"target_transform": "diff"}, r"unknown data.target_transform=diff"),
         "window": ({"window": 0}, r"data.window=0 must be at least 1"),
         "horizon": ({"horizon": -2}, r"data.horizon=-2 must be at least 1"),
-        "window on returns": (
-            {"target_transform": "log_return"},
+        "window on returns": (  # an explicit contradictory choice (left out, the scaler follows the transform)
+            {"target_transform": "log_return", "scaler": "window"},
             r"data.scaler=window .*target_transform=log_return use data.scaler=standard",
         ),
     }

@@ -53,6 +53,12 @@ _EXPECTED = {
 }
 
 
+def default_scaler(target_transform: str) -> str:
+    """``data.scaler`` left null follows ``data.target_transform``: prices are scaled by each window's last price
+    (``window``: relative moves, any price level), log returns are already level-free and only standardised."""
+    return "standard" if target_transform == "log_return" else "window"
+
+
 def validate(cfg: DictConfig, schema: type = TrainConfig) -> DictConfig:
     """``cfg`` checked against ``schema`` and converted by it ("30" becomes 30), or one UserError line.
 
@@ -60,6 +66,8 @@ def validate(cfg: DictConfig, schema: type = TrainConfig) -> DictConfig:
     raw = OmegaConf.to_container(cfg, resolve=True)
     if isinstance(raw.get("data"), dict) and isinstance(raw["data"].get("features"), str):
         raw["data"]["features"] = [raw["data"]["features"]]  # data.features=Close means [Close]
+    if isinstance(raw.get("data"), dict) and raw["data"].get("scaler", "") is None:
+        raw["data"]["scaler"] = default_scaler(raw["data"].get("target_transform"))
     _check_keys(raw, schema, "", schema)
     try:
         typed = OmegaConf.merge(OmegaConf.structured(schema), raw)

@@ -53,7 +53,7 @@ class DataConfig:
     calendar: str | None = rule()
     fill: str = rule(choices=FILL_METHODS)
     target_transform: str = rule(choices=TARGET_TRANSFORMS)
-    scaler: str = rule(choices=SCALERS)
+    scaler: str | None = rule(choices=SCALERS)
     window: int = rule(min=1)
     horizon: int = rule(min=1)
     split: list[float] = rule()

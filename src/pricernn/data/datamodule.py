@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from pricernn.config import DataConfig, check_section
+from pricernn.config import DataConfig, check_section, default_scaler
 from pricernn.data.calendar import add_missing_sessions, describe_bars
 from pricernn.data.covariates import extra_inputs, load_covariates
 from pricernn.data.derived import VERSION as DERIVED_VERSION
@@ -69,7 +69,7 @@ class PriceDataModule(pl.LightningDataModule):
         calendar: str | None = None,
         fill: str = "ffill",
         target_transform: str = "price",
-        scaler: str = "window",
+        scaler: str | None = None,
         window: int = 60,
         horizon: int = 1,
         split: Sequence[float] = (0.7, 0.15, 0.15),
@@ -80,6 +80,7 @@ class PriceDataModule(pl.LightningDataModule):
         eval_batch_size: int = 1024,
         pin_memory: bool | None = None,
     ) -> None:
+        scaler = scaler or default_scaler(target_transform)  # null follows the transform, as in a config
         settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         check(path is not None and str(path) != "", "data.path is not set: give data.path=FILE (CSV, Parquet, Excel)")
