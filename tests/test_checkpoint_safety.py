@@ -144,6 +144,11 @@ def _entry_points(lab, ckpt: Path, out: Path):
             "shapes: nets.recursive.rnn.weight_ih_l0 (16, 1) (the model's: (32, 1))",
         ),
         (
+            "a number for a tensor",
+            lambda lab: lambda s: s["state_dict"].update({"nets.recursive.head.bias": 5}),
+            "of other shapes: nets.recursive.head.bias is a int",
+        ),
+        (
             "missing weights",
             lambda lab: lambda s: s["state_dict"].pop("nets.recursive.head.bias"),
             "1 missing (nets.recursive.head.bias)",
@@ -231,6 +236,10 @@ def test_stored_configs_hold_no_code_and_older_checkpoints_with_pricernn_s_own_t
     assert rerun == now and rerun.data.window == 10 and rerun.model.hidden_size == 4
     # built from the command's own config: the logger's folder and the callbacks' classes
     assert rerun.logger.save_dir == str(lab["dir"] / "tb")
+    elsewhere = craft(lab, "elsewhere", lambda s: s["pricernn_config"]["callbacks"]["last_checkpoint"].update(
+        filename=str(lab["dir"] / "victim"), dirpath=str(lab["dir"])))  # fmt: skip
+    assert config_from_checkpoint(cfg, str(elsewhere), []).callbacks.last_checkpoint == now.callbacks.last_checkpoint
+    assert now.callbacks.last_checkpoint.filename == "last" and now.callbacks.last_checkpoint.dirpath is None
     assert rerun.callbacks.lr_monitor._target_ == "pytorch_lightning.callbacks.LearningRateMonitor"
 
 

@@ -205,8 +205,9 @@ def fit_weights(model: torch.nn.Module, weights: dict[str, Any], where: str) -> 
     shapes = [
         f"{k} {tuple(weights[k].shape)} (the model's: {tuple(own[k].shape)})"
         for k in own
-        if k in weights and (not isinstance(weights[k], torch.Tensor) or weights[k].shape != own[k].shape)
+        if k in weights and isinstance(weights[k], torch.Tensor) and weights[k].shape != own[k].shape
     ]
+    shapes += [f"{k} is a {type(weights[k]).__name__}" for k in own if k in weights and not torch.is_tensor(weights[k])]
     problems = [f"{len(missing)} missing ({', '.join(missing[:3])})"] * bool(missing)
     problems += [f"{len(extra)} it has no use for ({', '.join(extra[:3])})"] * bool(extra)
     problems += [f"of other shapes: {', '.join(shapes[:3])}"] * bool(shapes)
@@ -215,7 +216,7 @@ def fit_weights(model: torch.nn.Module, weights: dict[str, Any], where: str) -> 
     check(not problems, f"{where}: its weights do not fit the model it describes ({described}): {'; '.join(problems)}")
     parameters = {name for name, _ in model.named_parameters()}
     for name, tensor in weights.items():
-        if not tensor.is_floating_point():
+        if not torch.is_tensor(tensor) or not tensor.is_floating_point():
             continue
         # a parameter must be finite; a buffer may be inf (the best validation loss before the first validation)
         bad = int((~torch.isfinite(tensor) if name in parameters else torch.isnan(tensor)).sum())
@@ -260,6 +261,10 @@ def read_checkpoint(path: str | Path, option: str = "resume") -> dict[str, Any]:
         if not isinstance(callback, dict) or "best_model_path" not in callback:
             continue
         named = [callback.get(k) for k in ("best_model_path", "kth_best_model_path", "last_model_path")]
+        check(
+            isinstance(callback.get("best_k_models") or {}, dict) and all(isinstance(f, str | None) for f in named),
+            f"{option}={path}: its checkpoint callback's state is damaged (paths that are not text)",
+        )
         named += list(callback.get("best_k_models") or {})
         outside = [str(f) for f in named if f and Path(str(f)).resolve().parent != folder]
         check(
@@ -338,8 +343,10 @@ def given_keys(task_overrides: list[str], section: str | None = None) -> set[str
     return {k.split(".", 1)[1] for k in keys if k.startswith(f"{section}.")}
 
 
-# What a re-run takes from the machine it runs on, never from the checkpoint: where it logs and writes
+# What a re-run takes from the machine it runs on, never from the checkpoint: where it logs and writes (a stored
+# checkpoint filename of "/elsewhere/x" or "../x" would write there)
 LOCAL_KEYS = ("logger", "resume", "threads")
+LOCAL_NAMES = ("dirpath", "filename")
 
 
 def config_from_checkpoint(cfg: DictConfig, ckpt: str, task_overrides: list[str]) -> DictConfig:
@@ -365,7 +372,7 @@ def config_from_checkpoint(cfg: DictConfig, ckpt: str, task_overrides: list[str]
         )
     merged = cfg.copy()
     for key, value in saved.items():
-        if key.startswith(LOCAL_KEYS) or key.rpartition(".")[2] == "dirpath" or key in given:
+        if key.startswith(LOCAL_KEYS) or key.rpartition(".")[2] in LOCAL_NAMES or key in given:
             continue
         OmegaConf.update(merged, key, value, merge=False, force_add=True)
     merged.resume = None
