@@ -205,7 +205,7 @@ def fit_weights(model: torch.nn.Module, weights: dict[str, Any], where: str) -> 
     shapes = [
         f"{k} {tuple(weights[k].shape)} (the model's: {tuple(own[k].shape)})"
         for k in own
-        if k in weights and isinstance(weights[k], torch.Tensor) and weights[k].shape != own[k].shape
+        if k in weights and torch.is_tensor(weights[k]) and weights[k].shape != own[k].shape
     ]
     shapes += [f"{k} is a {type(weights[k]).__name__}" for k in own if k in weights and not torch.is_tensor(weights[k])]
     problems = [f"{len(missing)} missing ({', '.join(missing[:3])})"] * bool(missing)
@@ -353,8 +353,8 @@ def config_from_checkpoint(cfg: DictConfig, ckpt: str, task_overrides: list[str]
     """The config of the run behind ``ckpt``, with the keys given on the command line taken from ``cfg`` (and
     keys the run did not have, such as a backtest's ``folds``): the same setup, re-run. Only plain values of keys
     ``cfg`` knows are taken from the checkpoint (:func:`stored_settings`); what is built (callbacks, logger) and
-    where the run writes (``logger``, checkpoint folders) come from ``cfg``. A group choice (``model=gru``) would
-    replace a whole section of that run, so it is refused rather than half applied."""
+    where the run writes (``logger``, checkpoint folders and file names) come from ``cfg``. A group choice
+    (``model=gru``) would replace a whole section of that run, so it is refused rather than half applied."""
     for override in task_overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         check(
@@ -372,11 +372,16 @@ def config_from_checkpoint(cfg: DictConfig, ckpt: str, task_overrides: list[str]
         )
     merged = cfg.copy()
     for key, value in saved.items():
-        if key.startswith(LOCAL_KEYS) or key.rpartition(".")[2] in LOCAL_NAMES or key in given:
+        if key.startswith(LOCAL_KEYS) or key.rpartition(".")[2] in LOCAL_NAMES or _under(key, given):
             continue
         OmegaConf.update(merged, key, value, merge=False, force_add=True)
     merged.resume = None
     return merged
+
+
+def _under(key: str, given: set[str]) -> bool:
+    """``key`` was given on the command line, or a section above it was (``callbacks.early_stopping=null``)."""
+    return any(key == g or key.startswith(f"{g}.") for g in given)
 
 
 def _period(split_dates: dict | None) -> str:
