@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 
 from pricernn import UserError
 from pricernn.backtest import backtest
-from pricernn.checkpoints import LEGACY_TARGETS, config_from_checkpoint, load_state
+from pricernn.checkpoints import LEGACY_TARGETS, config_from_checkpoint, load_model, load_state
 from pricernn.leaderboard import collect
 from pricernn.predict import forecast_history
 from pricernn.training import train
@@ -265,3 +265,20 @@ def test_compare_reads_a_run_directory_as_data_and_refuses_a_record_that_asks_to
         text=True,
     )
     assert result.returncode == 2 and result.stderr.strip().startswith("error: ") and untouched(lab), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda f: f.update(center=[float("nan")] * len(f["shrink"])), "centres [nan,"),
+        (lambda f: f.update(center=[0.0]), "centres [0.0]"),  # one centre for 10 horizons
+        (lambda f: f.update(drift=float("inf")), "drift inf"),
+    ],
+)
+def test_a_damaged_centre_or_drift_of_the_forecast_is_one_line(lab, tmp_path, edit, needle):
+    state = torch.load(lab["last"].parent / "best.ckpt", map_location="cpu", weights_only=True)
+    edit(state["pricernn_forecast"])
+    torch.save(state, tmp_path / "damaged.ckpt")
+    with pytest.raises(UserError, match=r"its pricernn_forecast is damaged") as caught:
+        load_model(tmp_path / "damaged.ckpt")
+    assert needle in str(caught.value), str(caught.value)

@@ -7,7 +7,7 @@ import pytest
 from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 
-from pricernn.combination import Combination, fit_combination
+from pricernn.combination import Combination, fit_combination, fit_drift
 from pricernn.data import PriceDataModule
 from pricernn.predict import forecast_history
 from pricernn.training import train
@@ -21,7 +21,8 @@ def test_the_weight_is_the_least_squares_slope_where_the_signal_is_significant()
     # half of each predicted move happens at h = 1; twice of it at h = 2 (the weight stops at 1)
     actual = last[:, None] * (1 + np.column_stack([0.5 * moves[:, 0], 2.0 * moves[:, 1]]) + noise)
     combination = fit_combination({"recursive": last[:, None] * (1 + moves)}, actual, last)
-    slope = (moves[:, 0] @ (actual[:, 0] / 100 - 1)) / (moves[:, 0] @ moves[:, 0])
+    calls, realised = moves[:, 0] - moves[:, 0].mean(), actual[:, 0] / 100 - 1  # the slope with an intercept
+    slope = (calls @ (realised - realised.mean())) / (calls @ calls)
     assert combination.shrink == (pytest.approx(slope), 1.0) and slope == pytest.approx(0.5, abs=0.01)
     unrelated = last[:, None] * (1 + rng.normal(0, 0.01, (500, 2)))
     assert fit_combination({"recursive": last[:, None] * (1 + moves)}, unrelated, last).shrink == (0.0, 0.0)
@@ -60,6 +61,61 @@ def test_the_better_strategy_is_chosen_per_horizon_and_applied():
     half = Combination(("recursive", "direct"), (1.0, 0.5))
     three = {k: np.column_stack([v, v[:, 1] + 1]) for k, v in paths.items()}
     np.testing.assert_allclose(half.apply(three, last)[:, 2], last + 0.5 * (three["direct"][:, 2] - last))
+
+
+def test_the_networks_drift_is_removed_and_the_weight_reads_only_its_calls():
+    """Validation rose 10 bp a bar, and the network predicts +8 bp a bar above its calls (a drift it learned); the
+    calls themselves carry half of each move. A slope through the origin would count the shared trend as signal
+    (λ cut to 1); the centred fit finds λ = 0.5, takes the drift out, and when the test falls the forecasts do
+    not ride the trend."""
+    rng = np.random.default_rng(4)
+    horizon = np.arange(1, 6)
+    last = np.full(600, 100.0)
+    signal = rng.normal(0, 0.002, (600, 1)) * np.sqrt(horizon)
+    predicted = last[:, None] * (1 + signal + 0.0008 * horizon)  # calls + the network's drift
+    actual = last[:, None] * (1 + 0.5 * signal + 0.001 * horizon + rng.normal(0, 0.0015, (600, 5)) * np.sqrt(horizon))
+    combination = fit_combination({"recursive": predicted}, actual, last)
+    assert combination.shrink == pytest.approx([0.5] * 5, abs=0.1)
+    assert combination.center == pytest.approx(list(0.0008 * horizon + signal.mean(axis=0)))
+    # a test period that falls: the forecasts' mean move is their calls' (≈ 0), not the network's +8 bp a bar
+    calls = rng.normal(0, 0.002, (600, 1)) * np.sqrt(horizon)
+    forecast = combination.apply({"recursive": last[:, None] * (1 + calls + 0.0008 * horizon)}, last)
+    assert np.abs(forecast / last[:, None] - 1).mean(axis=0) == pytest.approx(
+        0.5 * np.abs(calls).mean(axis=0), rel=0.25
+    )
+    assert np.abs((forecast / last[:, None] - 1).mean(axis=0)).max() < 0.0002
+
+
+def test_a_drift_is_kept_only_where_training_shows_it_and_validation_confirms_it():
+    rng = np.random.default_rng(5)
+
+    def moves(n: int, mean: float) -> tuple[np.ndarray, np.ndarray]:
+        return rng.normal(mean, 0.01, n), np.arange(n)
+
+    strong = moves(5000, 0.0006)  # t ≈ 4 on training
+    assert fit_drift(*strong, *moves(3000, 0.0006)) == pytest.approx(strong[0].mean())  # confirmed: kept
+    assert fit_drift(*strong, *moves(3000, -0.0006)) == 0.0  # validation turned: not kept
+    assert fit_drift(*strong, *moves(300, 0.0006)) == 0.0  # 300 days cannot confirm 6 bp a day (t ≈ 1)
+    assert fit_drift(*moves(5000, 0.0), *moves(3000, 0.0006)) == 0.0  # none in training: validation alone is not enough
+    assert fit_drift(np.zeros(0), np.zeros(0), *moves(300, 0.0)) == 0.0  # no moves (a spread): none
+    # a panel: assets that move together on a day count once, so 20 copies of one asset do not make it significant
+    one, dates = moves(2000, 0.0)
+    one += 0.0003 - one.mean()  # t ≈ 1.3 on its own: not kept
+    assert fit_drift(np.tile(one, 20), np.tile(dates, 20), *moves(3000, 0.0006)) == 0.0
+    assert fit_drift(np.tile(one, 20), np.arange(40000), *moves(3000, 0.0006)) > 0  # as 20 unrelated days: kept
+
+
+def test_forecasts_beyond_the_validated_horizons_and_from_old_checkpoints():
+    paths = {"recursive": np.array([[102.0, 104.0, 106.0]])}
+    last = np.array([100.0])
+    # beyond H the network's drift removed grows with the horizon, and the kept drift is h d
+    combination = Combination(("recursive",), (1.0,), (0.02,), 0.001)
+    np.testing.assert_allclose(combination.apply(paths, last), [[100.1, 100.2, 100.3]])
+    assert Combination.from_dict(combination.to_dict()) == combination
+    # a checkpoint written before centres and drifts: last + λ (model - last), as it was trained to forecast
+    old = Combination.from_dict({"choice": ["recursive"], "shrink": [0.5]})
+    assert old.center == () and old.drift == 0.0
+    np.testing.assert_allclose(old.apply(paths, last), [[101.0, 102.0, 103.0]])
 
 
 @pytest.fixture
@@ -116,6 +172,54 @@ def test_on_a_random_walk_the_forecasts_are_the_last_price(compose_cfg, tmp_path
         cfg = compose("predict", [f"ckpt={tmp_path / 'run' / 'checkpoints' / 'best.ckpt'}", "steps=15"])
     forecast = forecast_history(cfg, tmp_path / "forecast")
     assert (forecast.frame["predicted"] == forecast.last_price).all()
+
+
+def _ar1(rng: np.random.Generator, n: int, phi: float = 0.3) -> np.ndarray:
+    e, r = rng.normal(0, 0.01, n), np.zeros(n)
+    for t in range(1, n):
+        r[t] = phi * r[t - 1] + e[t]
+    return r
+
+
+def _trend(n: int, before: float, after: float) -> np.ndarray:
+    """A mean log return per day: ``before`` through training and validation (the first 85 %), ``after`` on test."""
+    return np.where(np.arange(n) < int(0.85 * n), before, after)
+
+
+def _ratios(metrics: dict) -> dict[int, tuple[float, float]]:
+    """Per horizon: RMSE as a ratio to naive's, and Diebold-Mariano's p-value."""
+    return {h: (metrics[f"test/h{h}/rmse"] / metrics[f"naive/h{h}/rmse"], metrics[f"test/h{h}/dm_pvalue"])
+            for h in range(1, 11)}  # fmt: skip
+
+
+# Series on which the network learns a drift and the validation period shares it, so that a guard that counts a
+# shared trend as signal keeps the drift (each one checked to fail that way before the network's drift was
+# removed): (what, log returns, what the test period must show)
+DRIFTING = {
+    # no drift at all; the validation period happened to rise (+12 bp a day) and the network leans up (+2 bp)
+    "driftless random walk": lambda: np.random.default_rng(4).normal(0, 0.01, 2000),
+    # +8 bp a day through validation, -8 after
+    "random walk whose drift reverses": lambda: (
+        np.random.default_rng(3).normal(0, 0.01, 2000) + _trend(2000, 8e-4, -8e-4)
+    ),
+    # AR(1) log returns (0.3) around a mean of +8 bp a day that turns to -8 after validation
+    "AR(1) with a level shift": lambda: _ar1(np.random.default_rng(3), 2000) + _trend(2000, 8e-4, -8e-4),
+}
+
+
+@pytest.mark.parametrize("name", DRIFTING)
+def test_forecasts_do_not_ride_the_trend_the_training_and_validation_periods_shared(compose_cfg, tmp_path, name):
+    metrics = train(
+        compose_cfg(f"data.path={_series(tmp_path / 'prices.csv', DRIFTING[name]())}", *SMALL), tmp_path / "run"
+    )
+    ratios = _ratios(metrics)
+    assert all(ratio <= 1.005 for ratio, _ in ratios.values()), ratios
+    assert not any(ratio > 1 and p < 0.05 for ratio, p in ratios.values()), ratios  # none significantly worse
+    assert metrics["eval/drift_bp"] == 0.0  # no drift kept: by default none is
+    if name == "driftless random walk":  # the forecasts' mean move is 0 at every horizon, as the walk's
+        assert all(abs(metrics[f"test/h{h}/drift_bp"]) < 0.5 for h in range(1, 11))
+    if name == "AR(1) with a level shift":  # the one-step signal is kept
+        assert ratios[1][0] <= 0.98 and ratios[1][1] < 0.05, ratios
 
 
 @pytest.mark.slow

@@ -227,3 +227,15 @@ def test_the_summary_table_shows_every_horizon_whose_weight_differs_from_the_one
     metrics = {f"test/h{h}/shrink": w for h, w in weights.items()}
     assert shown_horizons(metrics, 12) == [1, 2, 3, 4, 5, 10, 12]  # h=4 alone differs; h=12 is the last
     assert shown_horizons({}, 12) == [1, 2, 3, 5, 10, 12]
+
+
+def test_the_summary_says_where_the_forecasts_leaned_against_the_test_period():
+    from pricernn.summary import drift_against_test
+
+    metrics = {"eval/drift_bp": 0.0}
+    for h, (drift, move) in enumerate([(-2.0, -13.0), (1.5, -13.5), (0.0, -14.0), (3.1, -13.2)], start=1):
+        metrics[f"test/h{h}/drift_bp"], metrics[f"test/h{h}/move_bp"] = drift, move
+    line = drift_against_test(metrics, 4)
+    assert line.startswith("drift: at h=2,4 the forecasts moved up on average (+3.1 bp a bar at h=4) while the test "
+                           "period fell (-13.2 bp a bar); the drift kept from training is +0.0 bp a bar")  # fmt: skip
+    assert drift_against_test({**metrics, "test/h2/drift_bp": -1.0, "test/h4/drift_bp": 0.0}, 4) == ""

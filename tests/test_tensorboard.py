@@ -125,7 +125,9 @@ def test_a_sweep_compares_in_tensorboard_s_scalars_text_and_hparams(compose_cfg,
         )
         layout = server.get("/data/plugin/custom_scalars/layout")
         (category,) = layout["category"]  # one category, whatever the number of runs
-        assert len(category["chart"]) == 5
+        assert len(category["chart"]) == 6
+        drift = server.get(f"/data/plugin/scalars/scalars?run={runs['rnn']}&tag=test/drift_bp_by_horizon")
+        assert drift[4][1] == 5 and drift[4][2] == pytest.approx(rnn_metrics["test/h5/drift_bp"], rel=1e-5, abs=1e-6)
 
         experiment = server.get("/data/plugin/hparams/experiment", {"experimentName": ""})
         columns = [h["name"] for h in experiment["hparamInfos"]]  # the first five are on screen

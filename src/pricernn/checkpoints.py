@@ -74,10 +74,12 @@ def load_model(ckpt: str | Path) -> tuple[RecurrentForecaster, Combination, dict
         raise UserError(f"ckpt={ckpt}: its pricernn_forecast is damaged ({first_line(err)})") from None
     check(
         0 < len(combination.choice) == len(combination.shrink)
+        and len(combination.center) in (0, len(combination.shrink))
         and set(combination.choice) <= set(model.nets)
-        and all(math.isfinite(w) for w in combination.shrink),
+        and all(math.isfinite(w) for w in (*combination.shrink, *combination.center, combination.drift)),
         f"ckpt={ckpt}: its pricernn_forecast is damaged (networks {show_value(list(combination.choice))}, "
-        f"weights {show_value(list(combination.shrink))})",
+        f"weights {show_value(list(combination.shrink))}, centres {show_value(list(combination.center))}, "
+        f"drift {show_value(combination.drift)})",
     )
     return model.eval(), combination, state.get("pricernn_intervals")
 

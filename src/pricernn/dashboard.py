@@ -98,6 +98,8 @@ BY_HORIZON = {
     "naive/rmse_by_horizon": "naive/h{h}/rmse",
     "test/skill_by_horizon": "test/h{h}/skill",
     "test/shrink_by_horizon": "test/h{h}/shrink",
+    "test/drift_bp_by_horizon": "test/h{h}/drift_bp",
+    "test/move_bp_by_horizon": "test/h{h}/move_bp",
 }
 # The custom-scalars tab: the charts a comparison starts from (tags are regular expressions).
 LAYOUT = {
@@ -110,6 +112,10 @@ LAYOUT = {
         ],
         "skill vs naive by horizon": ["Multiline", [r"^test/skill_by_horizon$"]],
         "weight on the model by horizon (1 - weight on the last price)": ["Multiline", [r"^test/shrink_by_horizon$"]],
+        "mean move by horizon, forecasts and test period (bp a bar)": [
+            "Multiline",
+            [r"^test/drift_bp_by_horizon$", r"^test/move_bp_by_horizon$"],
+        ],
     }
 }
 REPORT_SUFFIX, STATUS_SUFFIX = ".report", ".status"

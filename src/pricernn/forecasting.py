@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pricernn.combination import Combination, fit_combination
+from pricernn.combination import Combination, fit_combination, fit_drift
 from pricernn.data import PriceDataModule
 from pricernn.data.derived import PathInputs, Recurrence, other_columns
 from pricernn.errors import UserError, check
@@ -125,6 +125,15 @@ def scored_steps(model: RecurrentForecaster, steps: int) -> int:
     return max(int(steps), horizon) if can_recurse(model.hparams.transform) else horizon
 
 
+def one_step_moves(datamodule: PriceDataModule, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The relative one-step moves of every window of ``split`` and their origin dates (none where a price is not
+    positive: a spread has no relative moves, so no drift is fitted on it)."""
+    targets = datamodule.targets(split)
+    if not ((targets.anchor > 0).all() and (targets.actual[:, 0] > 0).all()):
+        return np.zeros(0), np.zeros(0)
+    return targets.actual[:, 0] / targets.anchor - 1.0, targets.origin_dates.values
+
+
 # validation origins a series needs for intervals calibrated on its own residuals
 MIN_CALIBRATION = 50
 
@@ -169,17 +178,25 @@ def base_bands(
 
 
 def validation_combination(
-    model: RecurrentForecaster, datamodule: PriceDataModule, steps: int, shrink: bool, levels: tuple[float, ...] = ()
+    model: RecurrentForecaster,
+    datamodule: PriceDataModule,
+    steps: int,
+    shrink: bool,
+    levels: tuple[float, ...] = (),
+    drift: bool = False,
 ) -> tuple[Combination, list[Conformal] | None]:
-    """Per horizon, the strategy and the weight toward the last price (pricernn.combination), fitted on the
-    validation origins of all series together, and per series the conformal calibration of the combined
-    forecasts' intervals at ``levels`` (None without levels), fitted on that series' validation origins only (in
-    a panel a calm stock's residuals do not set a volatile one's bands). The weights are fitted on the same
-    residuals as the calibration: one number per horizon, a small optimism the test period's coverage shows."""
+    """Per horizon, the strategy, the network's drift removed and the weight toward the last price, and with
+    ``drift`` the drift kept (pricernn.combination), fitted on the training and validation origins of all series
+    together (without ``shrink``, the network's raw forecasts), and per series the conformal calibration of the
+    combined forecasts' intervals at ``levels`` (None without levels), fitted on that series' validation origins
+    only (in a panel a calm stock's residuals do not set a volatile one's bands). The weights are fitted on the
+    same residuals as the calibration: one number per horizon, a small optimism the test period's coverage
+    shows."""
     windows, _, targets = datamodule.forecast_origins("val", steps)
     anchor, series = torch.as_tensor(targets.anchor, dtype=torch.float32), torch.as_tensor(targets.series)
     paths = strategy_paths(model, windows, anchor, steps, series, targets.path)
-    combination = fit_combination(paths, targets.actual, targets.anchor, shrink, targets.origin_dates.values)
+    kept = fit_drift(*one_step_moves(datamodule, "train"), *one_step_moves(datamodule, "val")) if drift else 0.0
+    combination = fit_combination(paths, targets.actual, targets.anchor, shrink, targets.origin_dates.values, kept)
     if not levels:
         return combination, None
     combined = combination.apply(paths, targets.anchor)

@@ -25,7 +25,7 @@ from pricernn.evaluation.significance import SIGNIFICANCE, benjamini_hochberg, p
 from pricernn.forecasting import scored_steps
 from pricernn.models import RecurrentForecaster
 from pricernn.plots import horizon_figure, symbol_figure
-from pricernn.report import NAMES, Report, Scored, build_report, horizon_table
+from pricernn.report import NAMES, Report, Scored, build_report, drift_metrics, horizon_table
 
 log = logging.getLogger("pricernn")
 # Tests whose p-values read the pooled rows as one time series; with several assets per date they would be too
@@ -86,6 +86,9 @@ def panel_report(
     metrics.update(_pooled(parts, "multi", scale, per_horizon=True))
     steps = parts[0].scored["multi"].origins.actual.shape[1]
     metrics.update({f"test/h{h + 1}/shrink": combination.weight(h) for h in range(steps)})
+    multi = [p.scored["multi"] for p in parts]
+    actual, anchor = (np.concatenate([getattr(s.origins, k) for s in multi]) for k in ("actual", "anchor"))
+    metrics.update(drift_metrics(actual, anchor, np.concatenate([s.forecasts["test"] for s in multi]), combination))
     metrics["eval/steps"] = steps
     metrics["eval/origins"] = sum(len(p.scored["multi"].origins.anchor) for p in parts)
     if steps > 1:

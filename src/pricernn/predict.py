@@ -171,7 +171,10 @@ def forecast_history(cfg: DictConfig, out_dir: str | Path, given: set[str] = fro
     flat = [k + 1 for k in range(int(cfg.steps)) if combination.weight(k) == 0]
     if flat:  # said here too: a flat forecast is a finding of the validation period, not a failure
         where = "every step" if len(flat) == int(cfg.steps) else "h=" + ",".join(map(str, flat))
-        log.info("the forecast is the last price at %s, where the validation period found no signal (λ = 0)", where)
+        drift = 1e4 * combination.drift
+        moved = f" moved by the drift kept from training ({drift:+.2f} bp a bar)" if drift else ""
+        log.info("the forecast is the last price%s at %s, where the validation period found no signal (λ = 0)",
+                 moved, where)  # fmt: skip
     # the bands as calibrated at training time (validation residuals; with ACI, its widths adapted over the test)
     calibration = panel_state(calibration, tuple(part.symbols[0] for part in parts)) if calibration else calibration
     levels = tuple(float(level) for level in (calibration or {}).get("half_widths", {}))

@@ -116,6 +116,7 @@ def build_report(
     forecasts = {"test": paths, **_baselines(levels, multi.origin_rows, steps, ma_window, ar)}
     metrics.update(score_forecasts(multi.actual, forecasts, multi.anchor, scale, per_horizon=True, calls_from=calls))
     metrics.update({f"test/h{h + 1}/shrink": combination.weight(h) for h in range(steps)})
+    metrics.update(drift_metrics(multi.actual, multi.anchor, paths, combination))
     bands, interval_state, walk = intervals.score(metrics, multi, bases, per_horizon=True)
     metrics["eval/steps"], metrics["eval/origins"] = steps, len(multi.anchor)
     if steps > 1:  # the longest horizon's headline, for sweeps that care about it
@@ -250,6 +251,22 @@ class _Intervals:
         return bands, state, walk
 
 
+def drift_metrics(actual: np.ndarray, anchor: np.ndarray, forecast: np.ndarray, combination: Combination) -> dict:
+    """Per horizon h, the forecasts' drift and the test period's mean move, in basis points a bar: the mean log
+    move of the forecasts (M, steps) and of the ``actual`` prices from the origins' ``anchor`` (M,), divided by h
+    (``test/h{h}/drift_bp``, ``test/h{h}/move_bp``), and the drift the combination keeps (``eval/drift_bp``). They
+    describe the test period; nothing is fitted on them. None where a price is not positive (no log moves)."""
+    metrics = {"eval/drift_bp": 1e4 * combination.drift}
+    if not ((anchor > 0).all() and (actual > 0).all() and (forecast > 0).all()):
+        return metrics
+    horizon = np.arange(1, actual.shape[1] + 1)
+    drift = 1e4 * np.log(forecast / anchor[:, None]).mean(axis=0) / horizon
+    move = 1e4 * np.log(actual / anchor[:, None]).mean(axis=0) / horizon
+    for h, d, m in zip(horizon, drift, move, strict=True):
+        metrics[f"test/h{h}/drift_bp"], metrics[f"test/h{h}/move_bp"] = float(d), float(m)
+    return metrics
+
+
 def horizon_table(
     metrics: dict, steps: int, names: list[str], combination: Combination, levels: tuple[float, ...]
 ) -> pd.DataFrame:
@@ -258,6 +275,8 @@ def horizon_table(
     model_keys += ("dm_ar_pvalue", "ic", "ic_pvalue", "dir_pvalue")
     for h in range(1, steps + 1):
         row = {"horizon": h, "strategy": combination.strategy(h - 1), "shrink": combination.weight(h - 1)}
+        row["drift_bp"] = metrics.get(f"test/h{h}/drift_bp", float("nan"))  # the forecasts', a bar
+        row["test_move_bp"] = metrics.get(f"test/h{h}/move_bp", float("nan"))  # the test period's, a bar
         for name in names:
             row[f"{name}_rmse"] = metrics[f"{name}/h{h}/rmse"]
         for key in model_keys:

@@ -136,6 +136,7 @@ class EvaluationConfig:
     ma_window: int = rule(min=1)
     fan_origins: int = rule(min=1)
     shrink: bool = rule()
+    drift: bool = rule()
     intervals: list[float] = rule()
     interval_method: str = rule(choices=INTERVAL_METHODS)
     aci_gamma: float = rule(above=0)

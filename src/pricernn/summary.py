@@ -60,6 +60,26 @@ def shown_horizons(metrics: dict, steps: int) -> list[int]:
     return sorted({h for h in (1, 2, 3, 5, 10, 20, steps) if h <= steps} | changed)
 
 
+def drift_against_test(metrics: dict, steps: int) -> str:
+    """A line where the forecasts' mean move (``test/h{h}/drift_bp``) and the test period's (``move_bp``) have
+    opposite signs at some horizon: the forecasts leaned against what the test period did; "" otherwise."""
+    found = {}
+    for h in range(1, steps + 1):
+        drift, move = metrics.get(f"test/h{h}/drift_bp", 0.0), metrics.get(f"test/h{h}/move_bp", 0.0)
+        if drift * move < 0:
+            found[h] = (drift, move)
+    if not found:
+        return ""
+    last = max(found)
+    drift, move = found[last]
+    where = ",".join(map(str, found)) if len(found) <= 6 else f"{len(found)} horizons up to {last}"
+    return (
+        f"drift: at h={where} the forecasts moved {'up' if drift > 0 else 'down'} on average ({drift:+.1f} bp a bar at "
+        f"h={last}) while the test period {'rose' if move > 0 else 'fell'} ({move:+.1f} bp a bar); the drift kept "
+        f"from training is {metrics.get('eval/drift_bp', 0.0):+.1f} bp a bar, the rest is the network's calls"
+    )
+
+
 def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day", intervals: str = "") -> str:
     """The lines a user reads after a run: model beside the baselines in price units, and what the tests say;
     ``bar`` names one bar ("day", "hour", "month": pricernn.data.frequency.bar_word); ``intervals`` names how the
@@ -87,12 +107,13 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day",
         shown = shown_horizons(metrics, steps)
         rows.append(
             f"Forecasts from {int(metrics['eval/origins'])} test origins, RMSE per horizon (λ: the weight on the "
-            "model, 1 - λ on the last price, fitted on validation):"
+            "model, 1 - λ on the last price, fitted on validation; move: the forecasts' drift, their mean move in bp "
+            "a bar):"
         )
         rows.append(
             f"{'h':>4}"
             + "".join(f"{label:>11}" for label in names.values())
-            + f"{'skill':>9}{'DM p':>9}{'IC':>8}{'λ':>6}"
+            + f"{'skill':>9}{'DM p':>9}{'IC':>8}{'λ':>6}{'move':>7}"
         )
         for h in shown:
             cells = "".join(f"{metrics[f'{n}/h{h}/rmse']:11.3f}" for n in names)
@@ -100,8 +121,12 @@ def summary(metrics: dict, period: tuple[str, str], unit: str, bar: str = "day",
                 f"{h:4d}{cells}{metrics[f'test/h{h}/skill']:9.4f}{metrics[f'test/h{h}/dm_pvalue']:9.3g}"
                 + _cell(metrics.get(f"test/h{h}/ic"), "+.3f", 8)
                 + _cell(metrics.get(f"test/h{h}/shrink"), ".2f", 6)
+                + _cell(metrics.get(f"test/h{h}/drift_bp"), "+.1f", 7)
             )
         rows.append(f"h={steps}: {verdict(metrics, prefix=f'h{steps}/')}")
+        against = drift_against_test(metrics, steps)
+        if against:
+            rows.append(against)
     rows += [_interval_line(metrics, h, intervals) for h in sorted({1, steps})
              if any(k.startswith(f"test/h{h}/coverage_") for k in metrics)]  # fmt: skip
     return "\n".join(rows)

@@ -205,7 +205,7 @@ def _fit_and_report(
     if trainer.global_rank > 0:  # under DDP the first process alone scores and writes the artifacts
         return {}
     load_best(model, best)
-    evaluation = {k: v for k, v in cfg.evaluation.items() if k not in ("shrink", "intervals")}
+    evaluation = {k: v for k, v in cfg.evaluation.items() if k not in ("shrink", "drift", "intervals")}
     # per horizon, the strategy and the pull toward the last price that the validation period supports, and the
     # intervals' calibration; stored in best.ckpt, so forecasts from it (predict.py) are combined alike
     steps = scored_steps(model, cfg.evaluation.steps)
@@ -214,7 +214,9 @@ def _fit_and_report(
                     "fed its inputs %s; model.strategy=direct forecasts every horizon", cfg.evaluation.steps, steps,
                     ", ".join(path_blockers(model.hparams.transform)))  # fmt: skip
     levels = tuple(cfg.evaluation.intervals)
-    combination, calibrations = validation_combination(model, datamodule, steps, cfg.evaluation.shrink, levels)
+    combination, calibrations = validation_combination(
+        model, datamodule, steps, cfg.evaluation.shrink, levels, cfg.evaluation.get("drift", False)
+    )
     if datamodule.series.n_series > 1:  # each asset scored alone, then pooled
         report = panel_report(model, datamodule, combination, calibrations, title=run_name(cfg), **evaluation)
     else:
