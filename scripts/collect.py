@@ -6,8 +6,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pricernn.cli import prepare_command_line
 from pricernn.errors import exit_on_user_error
+from pricernn.tasks.cli import prepare_command_line
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 

@@ -10,7 +10,7 @@ import argparse
 import pandas as pd
 
 from pricernn.errors import exit_on_user_error, strip_debug_flag
-from pricernn.leaderboard import shared_line, write
+from pricernn.reporting.leaderboard import shared_line, write
 
 
 @exit_on_user_error

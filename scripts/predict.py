@@ -7,9 +7,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from pricernn.cli import prepare_command_line
 from pricernn.errors import UserError, exit_on_user_error
 from pricernn.files import write_atomic
+from pricernn.tasks.cli import prepare_command_line
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -18,8 +18,8 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
     from pricernn.checkpoints import given_keys  # imported here: a bad command line is refused before torch loads
-    from pricernn.predict import forecast_history
-    from pricernn.training import shown_path
+    from pricernn.tasks.predict import forecast_history
+    from pricernn.tasks.train import shown_path
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)

@@ -5,7 +5,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pricernn.cli import prepare_command_line
+from pricernn.tasks.cli import prepare_command_line
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
@@ -14,7 +14,7 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 def main(cfg: DictConfig) -> float:
     # Imported here, not above: a parallel sweep's launcher then starts its workers at once instead of first
     # spending ~5 s importing torch and Lightning that only the workers use.
-    from pricernn.jobs import run_hydra_job
+    from pricernn.tasks.jobs import run_hydra_job
 
     return run_hydra_job(cfg)
 

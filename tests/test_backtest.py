@@ -71,7 +71,7 @@ def test_backtest_cli_refits_per_fold_without_seeing_the_fold_test_period(run_sc
 def test_backtest_with_too_many_folds_says_so(tmp_path):
     from hydra import compose, initialize_config_dir
 
-    from pricernn.backtest import backtest
+    from pricernn.tasks.backtest import backtest
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("backtest", overrides=["folds=200", "debug=fast", f"logger.save_dir={tmp_path / 'tb'}"])
@@ -82,7 +82,7 @@ def test_backtest_with_too_many_folds_says_so(tmp_path):
 def test_backtest_of_a_multi_feature_model_within_data_end(tmp_path):
     from hydra import compose, initialize_config_dir
 
-    from pricernn.backtest import backtest
+    from pricernn.tasks.backtest import backtest
 
     overrides = ["folds=2", "debug=fast", "data.window=10", "data.features=[Open,High,Low,Close]",
                  "data.end=2010-12-31", f"logger.save_dir={tmp_path / 'tb'}"]  # fmt: skip
@@ -104,8 +104,8 @@ def test_backtest_of_a_checkpoint_reruns_that_run_s_setup(tmp_path, compose_cfg)
     from omegaconf import OmegaConf
 
     from pricernn import UserError
-    from pricernn.backtest import backtest
-    from pricernn.training import train
+    from pricernn.tasks.backtest import backtest
+    from pricernn.tasks.train import train
 
     train(compose_cfg("debug=fast", "data.window=12", "model=gru", "model.hidden_size=8"), tmp_path / "run")
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"

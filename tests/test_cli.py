@@ -11,7 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from pricernn.training import train
+from pricernn.tasks.train import train
 
 METRIC_KEYS = [
     "test/mse",
@@ -196,8 +196,8 @@ def test_an_interrupted_run_with_dropout_resumes_to_exactly_the_uninterrupted_re
 def test_a_terminal_keeps_the_progress_bar_and_a_pipe_gets_a_line_an_epoch(compose_cfg, tmp_path, monkeypatch):
     from pytorch_lightning.callbacks import TQDMProgressBar
 
-    from pricernn.callbacks import EpochLines
-    from pricernn.training import _callbacks
+    from pricernn.tasks.callbacks import EpochLines
+    from pricernn.tasks.train import _callbacks
 
     cfg = compose_cfg()
     for terminal, bar in ((True, TQDMProgressBar), (False, EpochLines)):

@@ -7,10 +7,10 @@ import pytest
 from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 
-from pricernn.combination import Combination, fit_combination, fit_drift
 from pricernn.data import PriceDataModule
-from pricernn.predict import forecast_history
-from pricernn.training import train
+from pricernn.forecasting.combination import Combination, fit_combination, fit_drift
+from pricernn.tasks.predict import forecast_history
+from pricernn.tasks.train import train
 
 
 def test_the_weight_is_the_least_squares_slope_where_the_signal_is_significant():

@@ -7,8 +7,8 @@ import numpy as np
 from conftest import CONF_DIR
 from hydra import compose, initialize_config_dir
 
-from pricernn.predict import forecast_history
-from pricernn.training import train
+from pricernn.tasks.predict import forecast_history
+from pricernn.tasks.train import train
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SMALL = ["debug=fast", "data.window=10", "model.hidden_size=4", "model.num_layers=1"]

@@ -4,8 +4,8 @@ import pytest
 from conftest import CONF_DIR
 
 from pricernn import UserError
-from pricernn.cli import check_command_line
-from pricernn.config import validate
+from pricernn.config.validate import validate
+from pricernn.tasks.cli import check_command_line
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ RUN = ["data.window=20", "model.hidden_size=16", "model.num_layers=1", "model.lr
 def test_every_derived_input_on_a_random_walk_shows_no_skill(tmp_path, compose_cfg, write_csv, capsys, caplog):
     # a leak in any input (a value from a later row) would show as large, significant skill
     path = write_csv(_ohlcv(np.random.default_rng(1), 3200))
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     run = [o.replace("evaluation.steps=1", "evaluation.steps=3") for o in RUN]
     metrics = train(compose_cfg(*run, f"data.path={path}", "data.derived=all"), tmp_path / "run")
@@ -146,8 +146,8 @@ def test_a_model_of_target_only_inputs_forecasts_recursively_in_the_report_and_p
     from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
-    from pricernn.predict import forecast_history
-    from pricernn.training import train
+    from pricernn.tasks.predict import forecast_history
+    from pricernn.tasks.train import train
 
     path = write_csv(_ohlcv(np.random.default_rng(1), 1500)[["Close"]])
     run = [o.replace("evaluation.steps=1", "evaluation.steps=3") for o in RUN if "start=" not in o]
@@ -179,7 +179,7 @@ def test_a_model_of_target_only_inputs_forecasts_recursively_in_the_report_and_p
 
 
 def test_auto_strategy_with_inputs_a_path_cannot_extend_is_refused_before_training(compose_cfg, tmp_path):
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     cfg = compose_cfg("debug=fast", "model.strategy=auto", "evaluation.steps=3", "data.derived=[log_return,atr_14]")
     says = r"weighs a recursive network .* inputs atr_14 \(from High, Low\), which it does not forecast: use model"
@@ -203,7 +203,7 @@ def test_calendar_inputs_of_a_path_read_the_dates_in_the_history_s_time_zone():
 
 def test_an_input_the_prices_cannot_show_is_learnt_and_beats_the_price_only_model(tmp_path, compose_cfg, write_csv):
     from pricernn.evaluation.significance import diebold_mariano
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     path = write_csv(_ohlcv(np.random.default_rng(2), 3200, effect=0.004))
     runs = {}
@@ -238,7 +238,7 @@ def _mean_reverting_on_rsi(rng: np.random.Generator, days: int, effect: float) -
 def test_a_recursive_forecast_with_rsi_beats_the_last_price_days_ahead(tmp_path, compose_cfg, write_csv):
     # the model reads rsi_14 and is fed its own forecasts for h = 2, 3, each bar's RSI computed from the path so far
     # (exact against recomputing over the whole file: tests/test_forecasting.py); here, what that is worth
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     path = write_csv(_mean_reverting_on_rsi(np.random.default_rng(5), 4200, effect=0.015))
     run = [o.replace("evaluation.steps=1", "evaluation.steps=3").replace("data.window=20", "data.window=5")
@@ -287,7 +287,7 @@ def test_an_other_asset_the_target_follows_is_learnt(tmp_path, compose_cfg, writ
     # the target's next return follows the covariate's return of today (0.5 % per 1 % move, under 1 % noise):
     # a model that reads the covariate beats the price-only one on the same test days
     from pricernn.evaluation.significance import diebold_mariano
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     rng = np.random.default_rng(4)
     days = pd.bdate_range("2000-01-03", periods=3200)

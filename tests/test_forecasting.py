@@ -10,9 +10,9 @@ from pricernn.checkpoints import load_model
 from pricernn.data import PriceDataModule
 from pricernn.data.derived import PathInputs
 from pricernn.data.frequency import infer_frequency
-from pricernn.forecasting import recursive_forecast
+from pricernn.forecasting.multistep import recursive_forecast
 from pricernn.models import RecurrentForecaster
-from pricernn.predict import check_frequency, check_price_range
+from pricernn.tasks.predict import check_frequency, check_price_range
 
 
 def _model(scaler: str, transform: str, horizon: int, window: int = 15) -> tuple[RecurrentForecaster, object]:
@@ -191,8 +191,8 @@ def test_a_checkpoint_reads_a_new_file_with_the_day_order_its_training_file_prov
     from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
-    from pricernn.predict import forecast_history
-    from pricernn.training import train
+    from pricernn.tasks.predict import forecast_history
+    from pricernn.tasks.train import train
 
     closes = sp500[["Close"]].iloc[:600]
     us = closes.set_axis(closes.index.strftime("%m/%d/%Y")).rename_axis("Date").reset_index()

@@ -190,7 +190,7 @@ def test_excel_with_a_named_sheet(part, tmp_path, monkeypatch):
 
 
 def test_a_european_file_trains_end_to_end(part, tmp_path, compose_cfg):
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     path = tmp_path / "dax.csv"
     _write_german(part, path)

@@ -127,8 +127,8 @@ def test_pinball_loss_of_a_quantile_network_by_hand_and_its_quantiles_never_cros
 
 
 def test_a_quantile_model_reports_its_own_bands_and_predict_writes_them(compose_cfg, tmp_path):
-    from pricernn.predict import forecast_history
-    from pricernn.training import train
+    from pricernn.tasks.predict import forecast_history
+    from pricernn.tasks.train import train
 
     run = ["debug=tiny", "model.loss=quantile", "model.strategy=direct", "model.quantiles=[0.1,0.5,0.9]"]
     metrics = train(compose_cfg(*run, "evaluation.interval_method=quantile", "evaluation.intervals=[0.8]"),
@@ -148,7 +148,7 @@ def test_a_quantile_model_reports_its_own_bands_and_predict_writes_them(compose_
 
 def test_nothing_fitted_for_the_intervals_sees_the_test_period(compose_cfg, tmp_path, sp500):
     # the same history twice, the second with its test period's prices moved: the calibration stays the same
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     prices = sp500[["Close"]].iloc[:1500].reset_index().rename(columns={"date": "Date"})
     changed = prices.copy()
@@ -211,7 +211,7 @@ def test_no_bands_where_log_ratio_calibration_meets_prices_that_are_not_positive
 
 def test_a_test_period_that_turns_negative_scores_without_intervals_rather_than_failing(compose_cfg, tmp_path):
     # a spread, positive through training and validation, below zero at the end of the test period
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     rng = np.random.default_rng(1)
     spread = np.abs(30 + np.cumsum(rng.normal(0, 0.3, 1500))) + 1
@@ -226,7 +226,7 @@ def test_a_test_period_that_turns_negative_scores_without_intervals_rather_than_
 
 
 def test_a_checkpoint_from_before_quantile_models_resumes(compose_cfg, tmp_path):
-    from pricernn.training import train
+    from pricernn.tasks.train import train
 
     train(compose_cfg("debug=tiny"), tmp_path / "old")
     last = tmp_path / "old" / "checkpoints" / "last.ckpt"

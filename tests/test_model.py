@@ -7,7 +7,7 @@ import torch
 
 from pricernn import UserError
 from pricernn.models import RecurrentForecaster
-from pricernn.training import train
+from pricernn.tasks.train import train
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

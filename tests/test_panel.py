@@ -15,7 +15,7 @@ import torch
 from pricernn.data import PriceDataModule, load_prices
 from pricernn.errors import UserError
 from pricernn.evaluation.significance import benjamini_hochberg
-from pricernn.training import train
+from pricernn.tasks.train import train
 
 STOCKS = ["AAPL", "KO", "XOM"]
 TINY = ["debug=fast", "data.window=10", "model.hidden_size=8", "model.num_layers=1", "evaluation.steps=3"]
@@ -147,7 +147,7 @@ def test_predict_forecasts_every_asset_of_a_panel_checkpoint(stocks, tmp_path, w
     from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
-    from pricernn.predict import forecast_history
+    from pricernn.tasks.predict import forecast_history
 
     path = write_csv(stocks)
     run = tmp_path / "run"
@@ -186,7 +186,7 @@ def test_panel_settings_that_cannot_work_are_one_line(stocks, write_csv, setting
 
 
 def test_symbols_and_symbol_together_are_refused(compose_cfg):
-    from pricernn.config import validate
+    from pricernn.config.validate import validate
 
     with pytest.raises(UserError, match="data.symbol picks one series and data.symbols several"):
         validate(compose_cfg("data.symbols=all", "data.symbol=AAPL", "data.symbol_column=ticker"))
@@ -266,7 +266,7 @@ def test_a_symbol_embedding_learns_what_a_window_cannot_show(tmp_path, compose_c
     from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
-    from pricernn.predict import forecast_history
+    from pricernn.tasks.predict import forecast_history
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("predict", overrides=[f"ckpt={tmp_path / 'embedding4' / 'checkpoints' / 'best.ckpt'}", "steps=1",
@@ -300,7 +300,7 @@ def test_a_walk_forward_backtest_of_a_panel_splits_on_its_dates(stocks, tmp_path
     from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
 
-    from pricernn.backtest import backtest
+    from pricernn.tasks.backtest import backtest
 
     path = write_csv(stocks)
     overrides = ["folds=2", *TINY, f"data.path={path}", "data.symbols=all", "data.layout=wide",

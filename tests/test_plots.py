@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.dates import num2date
 
-from pricernn.plots import fan_figure, format_pvalue, horizon_figure, price_figure, spaced_origins
+from pricernn.reporting.plots import fan_figure, format_pvalue, horizon_figure, price_figure, spaced_origins
 
 
 @pytest.fixture(autouse=True)

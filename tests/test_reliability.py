@@ -15,10 +15,10 @@ import pytorch_lightning as pl
 import torch
 
 from pricernn import UserError
-from pricernn.callbacks import DivergenceGuard, TrainingDiverged
 from pricernn.data import load_prices
 from pricernn.models import RecurrentForecaster
-from pricernn.training import train
+from pricernn.tasks.callbacks import DivergenceGuard, TrainingDiverged
+from pricernn.tasks.train import train
 
 # --- the catalogue of bad input: every case through the CLI, all started at once -----------------------------
 

@@ -164,7 +164,7 @@ def test_the_report_claims_skill_on_random_walks_no_more_often_than_a_test_s_siz
     the printed verdict: "beats the last price" or "carry information" is a false claim here. The model's moves
     are small, so that Diebold-Mariano rarely calls it worse and the information branch is reached: without
     Holm's correction for asking two questions there, about 10 % of the walks get a false claim."""
-    from pricernn.summary import verdict
+    from pricernn.reporting.summary import verdict
 
     rng = np.random.default_rng(3)
     n, sims, steps = 600, 300, 10
@@ -221,7 +221,7 @@ def test_benjamini_hochberg_adjusts_as_r_p_adjust_does():
 
 
 def test_the_summary_table_shows_every_horizon_whose_weight_differs_from_the_one_before():
-    from pricernn.summary import shown_horizons
+    from pricernn.reporting.summary import shown_horizons
 
     weights = dict(enumerate([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5], start=1))
     metrics = {f"test/h{h}/shrink": w for h, w in weights.items()}
@@ -230,7 +230,7 @@ def test_the_summary_table_shows_every_horizon_whose_weight_differs_from_the_one
 
 
 def test_the_summary_says_where_the_forecasts_leaned_against_the_test_period():
-    from pricernn.summary import drift_against_test
+    from pricernn.reporting.summary import drift_against_test
 
     metrics = {"eval/drift_bp": 0.0}
     for h, (drift, move) in enumerate([(-2.0, -13.0), (1.5, -13.5), (0.0, -14.0), (3.1, -13.2)], start=1):

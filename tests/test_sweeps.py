@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pricernn.leaderboard import collect, leaderboard, repeats, write
+from pricernn.reporting.leaderboard import collect, leaderboard, repeats, write
 
 FAST = ["debug=fast", "data.window=10"]
 
@@ -143,7 +143,7 @@ def test_ddp_with_two_cpu_processes_trains_on_both_and_writes_every_artifact(run
 def test_launcher_threads_share_the_cores_among_parallel_runs(monkeypatch):
     from omegaconf import OmegaConf
 
-    from pricernn.jobs import launcher_threads
+    from pricernn.tasks.jobs import launcher_threads
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     assert launcher_threads(OmegaConf.create({"n_jobs": -1})) == 1  # joblib's default: one run per core

@@ -17,8 +17,8 @@ import pytest
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from pricernn.resume import Interrupted
-from pricernn.training import train
+from pricernn.tasks.resume import Interrupted
+from pricernn.tasks.train import train
 
 ALL_STATUSES = ["STATUS_FAILURE", "STATUS_RUNNING", "STATUS_SUCCESS", "STATUS_UNKNOWN"]
 

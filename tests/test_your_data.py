@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import CONF_DIR
 
-from pricernn.predict import forecast_history
-from pricernn.training import train
+from pricernn.tasks.predict import forecast_history
+from pricernn.tasks.train import train
 
 
 def _investing(closes: pd.Series, path) -> None:

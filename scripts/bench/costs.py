@@ -18,7 +18,7 @@ from bench import ROOT
 from pricernn.data import PriceDataModule
 from pricernn.data.transforms import Normalizer
 from pricernn.data.windows import WindowDataset, sliding_windows
-from pricernn.forecasting import recursive_forecast
+from pricernn.forecasting.multistep import recursive_forecast
 from pricernn.models import RecurrentForecaster
 
 

@@ -20,7 +20,7 @@ from bench import ROOT
 from bench.machine import cpu_model
 from pricernn.data import PriceDataModule
 from pricernn.models import CELLS
-from pricernn.training import train
+from pricernn.tasks.train import train
 
 SPANS: list[tuple[int, float]] = []  # (windows, seconds) per timed stretch of framework steps
 

@@ -25,11 +25,11 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from pricernn.combination import Combination
-from pricernn.config import TrainConfig, key_names, show_value
+from pricernn.config.validate import TrainConfig, key_names, show_value
 from pricernn.data.derived import VERSION as DERIVED_VERSION
 from pricernn.errors import UserError, check, first_line
 from pricernn.files import write_atomic
+from pricernn.forecasting.combination import Combination
 from pricernn.models import RecurrentForecaster
 
 GROUPS = ("data", "model", "trainer", "callbacks", "logger", "hydra", "experiment", "hparams_search", "debug")
@@ -132,7 +132,7 @@ LEGACY_TARGETS = frozenset(
         "pytorch_lightning.callbacks.EarlyStopping",
         "pytorch_lightning.callbacks.LearningRateMonitor",
         "pytorch_lightning.callbacks.TQDMProgressBar",
-        "pricernn.callbacks.DivergenceGuard",
+        "pricernn.callbacks.DivergenceGuard",  # its place before the modules were grouped by stage
         "pytorch_lightning.loggers.TensorBoardLogger",
     }
 )

@@ -5,7 +5,7 @@ It lives here, not in the pricernn package, because Hydra instantiates only swee
 
 When every trial fails (a data file too short for any window the search space allows, say), the plugin asks the
 study for its best trial and dies with a traceback. Here the sweep ends normally instead, so that the
-end-of-sweep callback lists each failed run with its reason and exits 2 (pricernn.leaderboard).
+end-of-sweep callback lists each failed run with its reason and exits 2 (pricernn.reporting.leaderboard).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from pricernn.config import DataConfig, check_section, default_scaler
+from pricernn.config.validate import DataConfig, check_section, default_scaler
 from pricernn.data.calendar import add_missing_sessions, describe_bars
 from pricernn.data.covariates import extra_inputs, load_covariates
 from pricernn.data.derived import VERSION as DERIVED_VERSION
@@ -84,7 +84,7 @@ class PriceDataModule(pl.LightningDataModule):
         settings = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
         check(path is not None and str(path) != "", "data.path is not set: give data.path=FILE (CSV, Parquet, Excel)")
-        check_section(DataConfig, "data", settings)  # types and allowed values: pricernn.config
+        check_section(DataConfig, "data", settings)  # types and allowed values: pricernn.config.validate
         features = [features] if isinstance(features, str) else list(features or [target])
         # every data setting as used, the file as an absolute path: the data contract checkpoints carry
         self.settings = {**settings, "path": source_name(path), "features": features, "split": list(split)}
@@ -121,7 +121,7 @@ class PriceDataModule(pl.LightningDataModule):
         self.normalizer: Normalizer | None = None
         self.datasets: dict[str, WindowDataset] = {}
         self.bounds = np.zeros((0, 2), dtype=np.int64)  # per series: first validation row, first test row
-        self.first_series = 0  # the panel number of series 0 here (a part view's own series, pricernn.pooled)
+        self.first_series = 0  # the panel number of series 0 here (a part view's own series, pricernn.reporting.pooled)
         self.inputs: torch.Tensor | None = None  # (N, F) model inputs, as float32
 
     def prepare_series(self) -> list[PreparedSeries]:

@@ -166,7 +166,7 @@ def split_rows(
     By fractions of the rows, or by dates when ``val_start`` and ``test_start`` are given. The training part
     must hold at least one whole window plus its horizon; validation and test at least one horizon each.
     """
-    n = len(dates)  # the options themselves (fractions, date order) are checked by pricernn.config
+    n = len(dates)  # the options themselves (fractions, date order) are checked by pricernn.config.validate
     if val_start is not None:
         val_row = int(dates.searchsorted(pd.Timestamp(val_start)))
         test_row = int(dates.searchsorted(pd.Timestamp(test_start)))

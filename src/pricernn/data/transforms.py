@@ -62,7 +62,7 @@ class Normalizer:
         train = np.concatenate([np.arange(o, o + v) for o, v in zip(firsts, val_rows, strict=True)])
         train_x, train_y = series.inputs[train], series.target[train, None]
         n_features = series.inputs.shape[1]
-        if scaler == "window":  # not with log returns (pricernn.config refuses the pair)
+        if scaler == "window":  # not with log returns (pricernn.config.validate refuses the pair)
             kinds = list(series.kinds) or ["price"] * n_features
             prices = [f for f, k in zip(series.features, kinds, strict=True) if k == "price"]
             frame = pd.DataFrame(series.inputs, index=series.dates, columns=list(series.features))

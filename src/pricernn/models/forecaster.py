@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError
 
-from pricernn.config import ModelConfig, check_section
+from pricernn.config.validate import ModelConfig, check_section
 from pricernn.data.transforms import Normalizer
 from pricernn.errors import UserError
 
-# the names the config allows (pricernn.config), and what they build
+# the names the config allows (pricernn.config.validate), and what they build
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -101,11 +101,11 @@ class RecurrentForecaster(pl.LightningModule):
         options = {"cell": cell, "hidden_size": hidden_size, "num_layers": num_layers, "dropout": dropout, "lr": lr}
         options |= {"weight_decay": weight_decay, "optimizer": optimizer, "scheduler": scheduler, "strategy": strategy}
         options |= {"loss": loss, "quantiles": quantiles, "symbol_embedding": symbol_embedding}
-        check_section(ModelConfig, "model", options)  # types and allowed values: pricernn.config
+        check_section(ModelConfig, "model", options)  # types and allowed values: pricernn.config.validate
         self.save_hyperparameters(logger=False)
         # recursive: one network of ``horizon`` outputs (usually 1), fed its own forecasts beyond them; direct: one
         # network with an output per horizon; auto: both, one forecast per horizon chosen on validation data
-        # (pricernn.combination)
+        # (pricernn.forecasting.combination)
         outputs = (
             {"recursive": horizon, "direct": horizon} if strategy != "auto" else {"recursive": 1, "direct": horizon}
         )

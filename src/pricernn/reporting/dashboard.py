@@ -26,7 +26,7 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from pricernn.config import CELLS, INTERVAL_METHODS, LOSSES, SCALERS, STRATEGIES, TARGET_TRANSFORMS
+from pricernn.config.validate import CELLS, INTERVAL_METHODS, LOSSES, SCALERS, STRATEGIES, TARGET_TRANSFORMS
 
 # The values a sweep varies, shown as HParams columns.
 HPARAM_KEYS = {

@@ -1,7 +1,7 @@
 """The training pipeline: config → data, model, trainer → fit → score the best checkpoint → run artifacts.
 
 :func:`train` is a plain function that tests call with a composed config and a directory; ``scripts/train.py``
-runs it as a Hydra job through :mod:`pricernn.jobs`.
+runs it as a Hydra job through :mod:`pricernn.tasks.jobs`.
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, TQDMProgre
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities import rank_zero_only
 
-from pricernn.callbacks import EpochLines, RandomState, TrainingDiverged
 from pricernn.checkpoints import add_to_checkpoint, check_resumable, config_record, fit_weights, read_checkpoint
-from pricernn.config import validate
-from pricernn.dashboard import dataset_name, report_texts, set_status, start_session, write_report
+from pricernn.config.validate import validate
 from pricernn.data import PriceDataModule
 from pricernn.data.frequency import bar_word
 from pricernn.errors import check
 from pricernn.files import write_atomic, write_json
-from pricernn.forecasting import path_blockers, scored_steps, validation_combination
+from pricernn.forecasting.multistep import path_blockers, scored_steps, validation_combination
 from pricernn.models import RecurrentForecaster
-from pricernn.plots import render
-from pricernn.pooled import panel_report
-from pricernn.report import NAMES, build_report
-from pricernn.resume import Interrupted, interrupted
-from pricernn.summary import interval_label, summary
+from pricernn.reporting.dashboard import dataset_name, report_texts, set_status, start_session, write_report
+from pricernn.reporting.plots import render
+from pricernn.reporting.pooled import panel_report
+from pricernn.reporting.report import NAMES, build_report
+from pricernn.reporting.summary import interval_label, summary
+from pricernn.tasks.callbacks import EpochLines, RandomState, TrainingDiverged
+from pricernn.tasks.resume import Interrupted, interrupted
 
 log = logging.getLogger("pricernn")
 

@@ -16,8 +16,8 @@ from omegaconf import DictConfig
 
 from pricernn.errors import UserError, check, debug_enabled, first_line
 from pricernn.files import write_atomic
-from pricernn.resume import Interrupted
-from pricernn.training import train
+from pricernn.tasks.resume import Interrupted
+from pricernn.tasks.train import train
 
 log = logging.getLogger("pricernn")
 

@@ -18,14 +18,14 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from pricernn.checkpoints import config_from_checkpoint
-from pricernn.config import BacktestConfig, TrainConfig, validate
+from pricernn.config.validate import BacktestConfig, TrainConfig, validate
 from pricernn.data import PriceDataModule
 from pricernn.data.frequency import stamp_format
 from pricernn.data.preprocess import split_rows
 from pricernn.errors import check
 from pricernn.files import write_atomic, write_json
-from pricernn.plots import backtest_figure, render
-from pricernn.training import run_label, run_name, shown_path, train
+from pricernn.reporting.plots import backtest_figure, render
+from pricernn.tasks.train import run_label, run_name, shown_path, train
 
 log = logging.getLogger("pricernn")
 

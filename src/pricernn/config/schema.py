@@ -1,5 +1,5 @@
 """The typed schema of the configuration: every key, its type and its allowed values, in one place (the
-dataclasses :mod:`pricernn.config` validates composed configs against).
+dataclasses :mod:`pricernn.config.validate` validates composed configs against).
 
 The YAML files under ``conf/`` hold the defaults and the comments users read; the dataclasses here hold the
 types and the rules (``rule``: choices and limits).
@@ -165,7 +165,7 @@ class BacktestConfig(TrainConfig):
 
 @dataclass
 class PredictConfig:
-    """``data`` keys that are not given on the command line come from the checkpoint (pricernn.forecasting)."""
+    """``data`` keys that are not given on the command line come from the checkpoint (pricernn.tasks.predict)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     ckpt: str | None = rule()

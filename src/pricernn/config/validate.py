@@ -1,10 +1,10 @@
-"""Checking a configuration against its typed schema (:mod:`pricernn.schema`, re-exported here).
+"""Checking a configuration against its typed schema (:mod:`pricernn.config.schema`, re-exported here).
 
 The YAML files under ``conf/`` hold the defaults and the comments users read; the schema's dataclasses hold
 the types and the rules. :func:`validate` checks a composed config against them and turns the first problem into
 one :class:`~pricernn.errors.UserError` line that names the key, the value and what is expected (a wrong type,
 an unknown key with the closest known one, a value out of range), so no wrong value reaches the code as a
-traceback. Sweeps validate every job; ``pricernn.cli`` validates the command line before Hydra starts.
+traceback. Sweeps validate every job; ``pricernn.tasks.cli`` validates the command line before Hydra starts.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import pandas as pd
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
-from pricernn.errors import UserError, check
-from pricernn.schema import (  # noqa: F401  (re-exported: pricernn.config is where callers look)
+from pricernn.config.schema import (  # noqa: F401  (re-exported: pricernn.config.validate is where callers look)
     CELLS,
     FILL_METHODS,
     INTERVAL_METHODS,
@@ -42,6 +41,7 @@ from pricernn.schema import (  # noqa: F401  (re-exported: pricernn.config is wh
     TrainerConfig,
     rule,
 )
+from pricernn.errors import UserError, check
 
 _EXPECTED = {
     int: "a whole number",

@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pricernn.checkpoints import load_model
-from pricernn.config import PredictConfig, validate
+from pricernn.config.validate import PredictConfig, validate
 from pricernn.data import PriceDataModule
 from pricernn.data.calendar import future_dates
 from pricernn.data.derived import PathInputs, wall_clock
@@ -22,8 +22,8 @@ from pricernn.data.sources import MissingColumn
 from pricernn.errors import UserError, check
 from pricernn.evaluation.intervals import bands_from_checkpoint, panel_state
 from pricernn.files import write_atomic
-from pricernn.forecasting import base_bands, strategy_paths
-from pricernn.plots import forecast_figure, render
+from pricernn.forecasting.multistep import base_bands, strategy_paths
+from pricernn.reporting.plots import forecast_figure, render
 
 log = logging.getLogger("pricernn")
 

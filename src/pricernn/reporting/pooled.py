@@ -1,5 +1,6 @@
-"""The report of one model over a panel: every series scored alone by :func:`pricernn.report.build_report` (its
-own baselines, AR fit, adaptive intervals and trading check), then pooled.
+"""The report of one model over a panel: every series scored alone by
+:func:`pricernn.reporting.report.build_report` (its own baselines, AR fit, adaptive intervals and trading check),
+then pooled.
 
 Pooled figures are over all test targets of all series, in price units as for one series (``test/rmse`` and the
 rest); beside them how many assets the model beats, and per asset one row of ``per_symbol.csv``. Tests on the
@@ -15,17 +16,17 @@ import logging
 import numpy as np
 import pandas as pd
 
-from pricernn.combination import Combination
 from pricernn.data import PriceDataModule
 from pricernn.data.frequency import bar_word
 from pricernn.errors import check
 from pricernn.evaluation import score_forecasts
 from pricernn.evaluation.intervals import Conformal, score_intervals
 from pricernn.evaluation.significance import SIGNIFICANCE, benjamini_hochberg, panel_diebold_mariano
-from pricernn.forecasting import scored_steps
+from pricernn.forecasting.combination import Combination
+from pricernn.forecasting.multistep import scored_steps
 from pricernn.models import RecurrentForecaster
-from pricernn.plots import horizon_figure, symbol_figure
-from pricernn.report import NAMES, Report, Scored, build_report, drift_metrics, horizon_table
+from pricernn.reporting.plots import horizon_figure, symbol_figure
+from pricernn.reporting.report import NAMES, Report, Scored, build_report, drift_metrics, horizon_table
 
 log = logging.getLogger("pricernn")
 # Tests whose p-values read the pooled rows as one time series; with several assets per date they would be too
@@ -62,7 +63,7 @@ def panel_report(
     **evaluation: object,
 ) -> Report:
     """Score the model on every series of the panel, then pool (module docstring). ``evaluation``: the keyword
-    arguments of :func:`~pricernn.report.build_report` (ma_window, trading, interval_method, ...)."""
+    arguments of :func:`~pricernn.reporting.report.build_report` (ma_window, trading, interval_method, ...)."""
     scored_steps_ = scored_steps(model, steps)
     parts, symbols, short = [], [], []
     for k, symbol in enumerate(datamodule.series.symbols):

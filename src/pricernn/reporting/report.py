@@ -1,5 +1,5 @@
 """The test report of a trained model: one-step and multi-step scores beside the baselines, the tests that say
-whether a difference is real, a trading check, tables and figures (the text a user reads: pricernn.summary).
+whether a difference is real, a trading check, tables and figures (the text a user reads: pricernn.reporting.summary).
 
 Everything is batched over all test origins at once: one forward pass per recursion step, numpy for the rest.
 """
@@ -14,7 +14,6 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from pricernn.combination import Combination
 from pricernn.data import PriceDataModule
 from pricernn.data.frequency import stamp_format
 from pricernn.evaluation import (
@@ -24,9 +23,10 @@ from pricernn.evaluation import (
     trading_check,
 )
 from pricernn.evaluation.intervals import Bands, Conformal, random_walk_bands, score_intervals
-from pricernn.forecasting import base_bands, scored_steps, strategy_paths
+from pricernn.forecasting.combination import Combination
+from pricernn.forecasting.multistep import base_bands, scored_steps, strategy_paths
 from pricernn.models import RecurrentForecaster
-from pricernn.plots import equity_figure, fan_figure, horizon_figure, price_figure, spaced_origins
+from pricernn.reporting.plots import equity_figure, fan_figure, horizon_figure, price_figure, spaced_origins
 
 log = logging.getLogger("pricernn")
 NAMES = {"test": "model", "naive": "naive", "drift": "drift", "ma": "moving avg", "ar": "AR(p)"}
@@ -40,7 +40,7 @@ class Report:
     figures: dict[str, Figure] = field(default_factory=dict)
     intervals: dict = field(default_factory=dict)  # the bands' calibration for forecasts from here on
     scored: dict[str, Scored] = field(default_factory=dict)  # "next" and "multi": what a panel report pools
-    per_symbol: pd.DataFrame | None = None  # a panel's table of assets (pricernn.pooled)
+    per_symbol: pd.DataFrame | None = None  # a panel's table of assets (pricernn.reporting.pooled)
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ class Origins:
 
 @dataclass(frozen=True)
 class Scored:
-    """One evaluation's forecasts from its origins, kept so a panel's report can pool the series' (pricernn.pooled):
-    the model's and baselines' (M, steps), the model's calls, its bands and a random walk's."""
+    """One evaluation's forecasts from its origins, kept so a panel's report can pool the series'
+    (pricernn.reporting.pooled): the model's and baselines' (M, steps), the model's calls, its bands and a random
+    walk's."""
 
     origins: Origins
     forecasts: dict[str, np.ndarray]
@@ -169,7 +170,7 @@ def _forecasts(
 ) -> tuple[np.ndarray, Origins, np.ndarray, Bands]:
     """From every test origin whose ``steps`` targets lie in the test period: the combined forecasts (M, steps),
     the origins, the calls (the chosen strategy's forecasts before any pull toward the last price) and the base
-    bands the intervals at ``levels`` widen (pricernn.forecasting.base_bands)."""
+    bands the intervals at ``levels`` widen (pricernn.forecasting.multistep.base_bands)."""
     windows, rows, targets = datamodule.forecast_origins("test", steps)
     anchor, series = torch.as_tensor(targets.anchor, dtype=torch.float32), torch.as_tensor(targets.series)
     paths = strategy_paths(model, windows, anchor, steps, series, targets.path)

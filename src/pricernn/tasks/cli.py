@@ -2,7 +2,7 @@
 
 Hydra reports a wrong key or group option in several lines and exits 1, and it accepts any value of any type
 (``data.window=abc``) until the code trips over it. :func:`check_command_line` composes the config the way
-Hydra will (every value of a ``-m`` sweep in turn) and validates it against the schema (pricernn.config), so
+Hydra will (every value of a ``-m`` sweep in turn) and validates it against the schema (pricernn.config.validate), so
 each of these ends in one line and exit status 2 before anything runs.
 """
 
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pricernn.config import SCHEMAS
+from pricernn.config.validate import SCHEMAS
 from pricernn.errors import UserError, exit_on_user_error, first_line, strip_debug_flag
 
 # Hydra flags that print or complete instead of running, and those that take a value
@@ -49,7 +49,7 @@ def validate_composed(config_name: str, overrides: list[str], conf_dir: str, sch
     from hydra import compose, initialize_config_dir
     from hydra.errors import MissingConfigException
 
-    from pricernn.config import key_names, unknown_key_message, validate
+    from pricernn.config.validate import key_names, unknown_key_message, validate
 
     try:
         with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from pricernn.evaluation import SIGNIFICANCE
-from pricernn.report import NAMES
+from pricernn.reporting.report import NAMES
 
 
 def _p(value: float) -> str:
@@ -150,7 +150,7 @@ def _interval_line(metrics: dict, h: int, method: str) -> str:
 
 
 def _panel_line(metrics: dict) -> str:
-    """How the assets of a panel fare one by one (pricernn.pooled.panel_headline)."""
+    """How the assets of a panel fare one by one (pricernn.reporting.pooled.panel_headline)."""
     n = int(metrics["panel/series"])
 
     def count(key: str) -> int:

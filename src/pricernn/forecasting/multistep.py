@@ -1,16 +1,16 @@
 """Multi-step forecasts from a trained model: direct for a network's outputs, recursive beyond them, batched over
-origins, per network (recursive, direct) so that pricernn.combination can choose among them."""
+origins, per network (recursive, direct) so that pricernn.forecasting.combination can choose among them."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from pricernn.combination import Combination, fit_combination, fit_drift
 from pricernn.data import PriceDataModule
 from pricernn.data.derived import PathInputs, Recurrence, other_columns
 from pricernn.errors import UserError, check
 from pricernn.evaluation.intervals import Bands, Conformal, point_bases
+from pricernn.forecasting.combination import Combination, fit_combination, fit_drift
 from pricernn.models import RecurrentForecaster
 
 
@@ -186,12 +186,12 @@ def validation_combination(
     drift: bool = False,
 ) -> tuple[Combination, list[Conformal] | None]:
     """Per horizon, the strategy, the network's drift removed and the weight toward the last price, and with
-    ``drift`` the drift kept (pricernn.combination), fitted on the training and validation origins of all series
-    together (without ``shrink``, the network's raw forecasts), and per series the conformal calibration of the
-    combined forecasts' intervals at ``levels`` (None without levels), fitted on that series' validation origins
-    only (in a panel a calm stock's residuals do not set a volatile one's bands). The weights are fitted on the
-    same residuals as the calibration: one number per horizon, a small optimism the test period's coverage
-    shows."""
+    ``drift`` the drift kept (pricernn.forecasting.combination), fitted on the training and validation origins of
+    all series together (without ``shrink``, the network's raw forecasts), and per series the conformal
+    calibration of the combined forecasts' intervals at ``levels`` (None without levels), fitted on that series'
+    validation origins only (in a panel a calm stock's residuals do not set a volatile one's bands). The weights
+    are fitted on the same residuals as the calibration: one number per horizon, a small optimism the test
+    period's coverage shows."""
     windows, _, targets = datamodule.forecast_origins("val", steps)
     anchor, series = torch.as_tensor(targets.anchor, dtype=torch.float32), torch.as_tensor(targets.series)
     paths = strategy_paths(model, windows, anchor, steps, series, targets.path)

@@ -106,7 +106,7 @@ class EpochLines(ProgressBar):
     where a progress bar's redraws would fill the log with carriage returns: ``epoch 3/20: train/loss 0.0123,
     val/loss 0.0145, val/rmse 20.1 (4.2 s)``. The training loss is logged by the model after the callbacks'
     epoch-end hooks, so an epoch's line is printed when the next epoch starts, and the last one when training
-    ends. A terminal keeps Lightning's bar (pricernn.training chooses)."""
+    ends. A terminal keeps Lightning's bar (pricernn.tasks.train chooses)."""
 
     KEYS = ("train/loss", "val/loss", "val/rmse")
 
