@@ -197,10 +197,10 @@ def test_a_terminal_keeps_the_progress_bar_and_a_pipe_gets_a_line_an_epoch(compo
     from pytorch_lightning.callbacks import TQDMProgressBar
 
     from pricernn.tasks.callbacks import EpochLines
-    from pricernn.tasks.train import _callbacks
+    from pricernn.tasks.train import build_callbacks
 
     cfg = compose_cfg()
     for terminal, bar in ((True, TQDMProgressBar), (False, EpochLines)):
         monkeypatch.setattr(sys.stdout, "isatty", lambda terminal=terminal: terminal)
-        bars = [c for c in _callbacks(cfg, tmp_path) if isinstance(c, TQDMProgressBar | EpochLines)]
+        bars = [c for c in build_callbacks(cfg, tmp_path) if isinstance(c, TQDMProgressBar | EpochLines)]
         assert [type(c) for c in bars] == [bar]
