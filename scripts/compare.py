@@ -1,8 +1,10 @@
-"""Leaderboard of a sweep: python scripts/compare.py outputs/multirun/<sweep> [--all]
+"""Leaderboard of a sweep: python scripts/compare.py outputs/multirun/<sweep>
 
-Prints one table, best validation loss first, with the naive forecast as a row, and writes leaderboard.csv and
-leaderboard.md (and repeats.csv/.md when runs differ only by seed) into the sweep folder. Works on a partly
-failed or still running sweep.
+Prints every run, best validation RMSE first, with the naive forecast as a row; then the configurations (runs
+that differ only in seed grouped: mean and standard deviation across seeds), the Model Confidence Set over them
+on validation losses and each one's DM p-value against the best, and one line saying which can be told apart.
+Writes leaderboard.csv/.md and configurations.csv/.md into the sweep folder. Works on a partly failed or still
+running sweep: it compares what finished.
 """
 
 import argparse
@@ -28,11 +30,14 @@ def main() -> None:
         for row in failed.itertuples():
             print(f"failed: job {row.job}: {row.error}")
         if grouped is not None:
-            print("\nRepeats (runs that differ only by seed), mean and std:")
-            print(grouped.to_string(index=False, float_format="{:.6g}".format, na_rep=""))
+            print("\nConfigurations (runs that differ only in seed), mean and std across seeds:")
+            shown = [c for c in grouped.columns if not c.endswith("_std") or c.startswith(("val_rmse", "ratio"))]
+            print(grouped[shown].to_string(index=False, float_format="{:.6g}".format, na_rep=""))
+            if verdict := grouped.attrs.get("verdict"):
+                print(verdict)
     print(
         f"written: {args.sweep}/leaderboard.csv, leaderboard.md"
-        + (", repeats.csv, repeats.md" if grouped is not None else "")
+        + (", configurations.csv, configurations.md" if grouped is not None else "")
     )
 
 

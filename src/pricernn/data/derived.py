@@ -1,6 +1,6 @@
 """Inputs derived from the price history by name (``data.derived=[log_return, volatility_20, rsi_14, ...]``), each
 computed from rows up to its own row only: trailing windows and causal smoothing, never a centred window or a fill
-from a later row. Every input's value at row t is unchanged when any row after t changes (``tests/test_derived.py``
+from a later row. Every input's value at row t is unchanged when any row after t changes (``tests/data/test_derived.py``
 checks it for each one).
 
 Formulas are their textbook definitions, and on every row they agree with TA-Lib, the field's reference, which the

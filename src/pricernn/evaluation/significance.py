@@ -3,7 +3,7 @@
 h-step forecasts made every bar overlap: the errors (and the moves) of neighbouring origins share h-1 bars, so
 they are autocorrelated even when nothing is predictable, and tests that assume independence reject far too often
 (a binomial direction test rejects in ~43 % of pure random walks at h = 10). Every test here takes the overlap
-into account. ``tests/test_significance.py`` checks each against a hand-computed answer and simulates random
+into account. ``tests/evaluation/test_significance.py`` checks each against a hand-computed answer and simulates random
 walks (with volatility clustering, and forecasts as persistent as a trend-follower's) to check that each rejects
 at 5 % in at most ~7 % of them.
 """
@@ -75,6 +75,12 @@ def panel_diebold_mariano(
     _, day = np.unique(np.asarray(dates), return_inverse=True)
     mean = np.bincount(day, weights=d) / np.bincount(day)
     return _mean_differential_test(mean, int(horizon))
+
+
+def loss_difference_test(d: np.ndarray, horizon: int = 1) -> tuple[float, float]:
+    """Diebold-Mariano's test that the mean of a loss differential ``d`` (one value per date: model a's loss
+    minus model b's, squared errors or any other) is 0, as :func:`diebold_mariano` tests squared errors."""
+    return _mean_differential_test(np.asarray(d, dtype=float), int(horizon))
 
 
 def _mean_differential_test(d: np.ndarray, h: int) -> tuple[float, float]:
@@ -168,7 +174,7 @@ def direction_test(
     Pesaran-Timmermann (1992). The direction of an overlapping h-bar move has no overlap-free decomposition, so
     for h > 1 it asks the question Hodrick's reverse regression can answer without overlap: do the last h
     direction calls (+1/-1, 0 for none) predict whether the next single bar goes up (:func:`reverse_regression_test`)?
-    Under no predictability both hold their size (``tests/test_significance.py``); the h > 1 version is not
+    Under no predictability both hold their size (``tests/evaluation/test_significance.py``); the h > 1 version is not
     Pesaran-Timmermann's statistic, which is why its keys are ``dir_*``, not ``pt_*``."""
     if int(horizon) == 1:
         return pesaran_timmermann(predicted_moves, actual_moves)

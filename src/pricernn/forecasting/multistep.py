@@ -4,6 +4,7 @@ origins, per network (recursive, direct) so that pricernn.forecasting.combinatio
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
 from pricernn.data import PriceDataModule
@@ -116,6 +117,26 @@ def strategy_paths(
         name: recursive_forecast(model, inputs, last_price, steps, name, series, path).cpu().double().numpy()
         for name in model.nets
     }
+
+
+def validation_errors(model: RecurrentForecaster, datamodule: PriceDataModule) -> pd.DataFrame:
+    """The network's own next-step forecasts at every validation origin (no combination: the forecasts its early
+    stopping judged), one row per origin: ``date`` (of the target), ``symbol`` (a panel's), ``last``, ``actual``,
+    ``predicted`` in price units. What a sweep's runs are compared on (pricernn.reporting.leaderboard): losses on
+    the same validation dates, never the test period's."""
+    windows, _, targets = datamodule.forecast_origins("val", 1)
+    anchor = torch.as_tensor(targets.anchor, dtype=torch.float32)
+    predicted = recursive_forecast(model, windows, anchor, 1, None, torch.as_tensor(targets.series), targets.path)
+    symbols = np.asarray(datamodule.series.symbols, dtype=object)[targets.series - datamodule.first_series]
+    return pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex(targets.target_dates[:, 0]),
+            "symbol": symbols,
+            "last": targets.anchor,
+            "actual": targets.actual[:, 0],
+            "predicted": predicted[:, 0].double().numpy(),
+        }
+    )
 
 
 def scored_steps(model: RecurrentForecaster, steps: int) -> int:

@@ -13,11 +13,14 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from pricernn.errors import EXIT_USER_ERROR, UserError, check, first_line
+from pricernn.evaluation.selection import model_confidence_set
+from pricernn.evaluation.significance import loss_difference_test
 from pricernn.files import write_atomic
 
 SCORES = {
@@ -44,6 +47,7 @@ NAIVE = {
     "naive/width_80": "width_80",
 }
 PANEL_ONLY = ("median_ratio", "share_beat")  # how many assets a panel model beats naive on
+LEVEL = 0.10  # the confidence set's level, Hansen, Lunde & Nason's
 RUN_COLUMNS = {"job", "status", "error", "seed", *SCORES.values()}  # what a run is, beside its swept values
 
 
@@ -130,20 +134,95 @@ def shared_line(board: pd.DataFrame) -> str:
     return ("same in every run: " + " ".join(f"{k}={v}" for k, v in shared.items())) if shared else ""
 
 
-def repeats(runs: pd.DataFrame) -> pd.DataFrame | None:
-    """Mean ± std over runs that differ only in their seed; None when the sweep has no repeats."""
-    if "seed" not in runs:
+def configurations(runs: pd.DataFrame, root: str | Path | None = None, level: float = LEVEL) -> pd.DataFrame | None:
+    """The sweep's configurations (runs that differ only in ``seed`` grouped), best mean validation RMSE first:
+    how many runs each has, the mean and standard deviation of every score across its seeds and, where every
+    finished run left its validation forecasts (``validation.csv`` under ``root``), the Model Confidence Set at
+    ``level`` over the configurations (pricernn.evaluation.selection) on their validation-period losses (never
+    the test period's) and each one's Diebold-Mariano p-value against the best. None with fewer than two
+    finished runs. ``attrs["verdict"]``: one line saying which configurations can be told apart."""
+    done = runs[runs["status"] == "done"]
+    if len(done) < 2:
         return None
     swept = [c for c in runs.columns if c not in {"job", "seed", "status", "error", *SCORES.values()}]
     swept = [c for c in swept if not c.startswith("_")]
-    done = runs[runs["status"] == "done"]
-    if done.empty:
-        return None
-    grouped = done.groupby(swept, dropna=False) if swept else done.groupby(lambda _: "all")
+    label = done[swept].astype(str).apply(lambda r: " ".join(f"{k}={v}" for k, v in r.items()), axis=1) if swept \
+        else pd.Series("all runs", index=done.index)  # fmt: skip
+    grouped = done.assign(configuration=label).groupby("configuration", sort=False)
     table = grouped[list(SCORES.values())].agg(["mean", "std"])
     table.columns = [f"{a}_{b}" for a, b in table.columns]
-    table.insert(0, "repeats", grouped.size())
-    return table.reset_index().sort_values("val_rmse_mean", kind="stable")
+    table.insert(0, "runs", grouped.size())
+    table = table.reset_index().sort_values("val_rmse_mean", kind="stable").reset_index(drop=True)
+    table = table.dropna(axis=1, how="all")  # scores no run has (a panel's on one series)
+    for column in swept:  # the swept values, for filtering the CSV
+        table.insert(1 + swept.index(column), column, grouped[column].first().reindex(table["configuration"]).values)
+    losses = _validation_losses(done.assign(configuration=label), root) if root is not None else None
+    if isinstance(losses, str) or losses is None or losses.shape[1] < 2:
+        table.attrs["verdict"] = f"no confidence set: {losses}" if isinstance(losses, str) else ""
+        return table
+    losses = losses[table["configuration"]]  # best mean validation RMSE first, as the table
+    chosen = int(np.argmin(losses.mean().to_numpy()))
+    found = model_confidence_set(losses.to_numpy(), level=level)
+    table["mcs_pvalue"] = found.pvalues
+    table["in_confidence_set"] = [k in found.kept for k in range(len(table))]
+    best = losses.iloc[:, chosen].to_numpy()
+    table["dm_p_vs_best"] = [
+        1.0 if k == chosen else loss_difference_test(losses.iloc[:, k].to_numpy() - best)[1] for k in range(len(table))
+    ]
+    table.attrs["verdict"] = _verdict(table, chosen, level, len(losses))
+    return table
+
+
+def _validation_losses(done: pd.DataFrame, root: str | Path) -> pd.DataFrame | str:
+    """Per validation date, each configuration's mean loss over its seeds (dates every run has): the squared
+    next-step error in price units, or for a panel each date's mean squared error relative to the last price (a
+    $500 stock's error is not 100 $5 ones'). Where the runs cannot be compared so, the reason why."""
+    per_run, actual = {}, None
+    for job, configuration in zip(done["job"], done["configuration"], strict=True):
+        frame = _read_csv(Path(root) / job / "validation.csv")
+        if frame is None:
+            return "not every finished run left validation.csv"
+        prices = frame.set_index(["date", "symbol"])["actual"]
+        if actual is not None:
+            shared = actual.index.intersection(prices.index)
+            if not np.allclose(actual[shared], prices[shared], rtol=1e-9):
+                return "the runs forecast different series on the same dates (a swept data.path or data.target?)"
+        actual = prices
+        error = frame["predicted"] - frame["actual"]
+        panel = frame["symbol"].nunique(dropna=False) > 1
+        loss = (error / frame["last"]) ** 2 if panel else error**2
+        per_run[job] = (configuration, loss.groupby(frame["date"]).mean())
+    runs = pd.DataFrame({job: loss for job, (_, loss) in per_run.items()}).dropna()
+    if runs.empty:
+        return "the runs share no validation date"
+    configuration = pd.Series({job: c for job, (c, _) in per_run.items()})
+    return runs.T.groupby(configuration).mean().T
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values={"predicted": [""], "actual": [""]})
+    except (OSError, ValueError):
+        return None
+
+
+def _verdict(table: pd.DataFrame, chosen: int, level: float, dates: int) -> str:
+    """One line: which configurations the confidence set keeps, and the chosen one's test figure beside naive."""
+    names, kept = table["configuration"], table["in_confidence_set"]
+    head = f"model confidence set at {round(100 * level)} % (validation losses, {dates} days, block bootstrap): "
+    if kept.all():
+        head += f"all {len(table)} configurations; none can be told apart from the best"
+    elif kept.sum() == 1:
+        head += f"only {names[chosen]}; every other configuration is worse on validation"
+    else:
+        head += f"{int(kept.sum())} of {len(table)} cannot be told apart from the best ({', '.join(names[kept])})"
+    row = table.iloc[chosen]
+    test = ""
+    if np.isfinite(row.get("test_rmse_mean", np.nan)):
+        rmse, ratio = row["test_rmse_mean"], row["ratio_naive_mean"]
+        test = (f"; test period, {names[chosen]} (best on validation, {int(row['runs'])} runs): RMSE {rmse:.6g} "
+                f"beside naive's {rmse / ratio:.6g} (ratio {ratio:.4f})")  # fmt: skip
+    return head + test
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
@@ -162,18 +241,53 @@ def to_markdown(frame: pd.DataFrame) -> str:
 
 
 def write(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Build the leaderboard (and the repeats table) of ``sweep_dir`` and write them beside it as CSV and
-    Markdown: leaderboard.csv/.md and, with repeats, repeats.csv/.md."""
+    """Build the leaderboard and the configurations table of ``sweep_dir`` and write them beside it as CSV and
+    Markdown: leaderboard.csv/.md and, with two finished runs or more, configurations.csv/.md. Each run's row of
+    the leaderboard names its configuration and whether the confidence set keeps it."""
     runs = collect(sweep_dir)
-    board, grouped = leaderboard(runs), repeats(runs)
     root = Path(sweep_dir)
+    board, grouped = leaderboard(runs), configurations(runs, root)
+    if grouped is not None and "in_confidence_set" in grouped:
+        board = _with_configurations(board, runs, grouped)
     write_atomic(root / "leaderboard.csv", board.to_csv(index=False))
     shared = shared_line(board)
     write_atomic(root / "leaderboard.md", (f"{shared}\n\n" if shared else "") + to_markdown(board))
     if grouped is not None:
-        write_atomic(root / "repeats.csv", grouped.to_csv(index=False))
-        write_atomic(root / "repeats.md", to_markdown(grouped))
+        verdict = grouped.attrs.get("verdict", "")
+        write_atomic(root / "configurations.csv", grouped.to_csv(index=False))
+        write_atomic(root / "configurations.md", (f"{verdict}\n\n" if verdict else "") + to_markdown(grouped))
     return board, grouped
+
+
+def _with_configurations(board: pd.DataFrame, runs: pd.DataFrame, grouped: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard with each finished run's configuration, its MCS p-value and whether the set keeps it."""
+    swept = [c for c in grouped.columns if c in runs.columns and c not in {"job", "seed"}]
+    columns = ["configuration", "mcs_pvalue", "in_confidence_set", "dm_p_vs_best"]
+    keyed = grouped[[*swept, *columns]].astype({c: str for c in swept})
+    merged = board.astype({c: str for c in swept if c in board}).merge(keyed, on=swept, how="left") if swept else \
+        board.assign(**{c: grouped[c].iloc[0] for c in columns})  # fmt: skip
+    merged.loc[merged["status"] != "done", columns] = np.nan
+    merged.attrs = board.attrs
+    return merged
+
+
+def sweep_text(grouped: pd.DataFrame) -> str:
+    """The configurations table as TensorBoard text (Markdown), its verdict first."""
+    verdict = grouped.attrs.get("verdict", "")
+    wanted = ("configuration", "runs", "val_rmse_mean", "val_rmse_std", "ratio_naive_mean", "ratio_naive_std")
+    shown = [c for c in (*wanted, "mcs_pvalue", "in_confidence_set", "dm_p_vs_best") if c in grouped]
+    return (f"{verdict}\n\n" if verdict else "") + to_markdown(grouped[shown])
+
+
+def log_sweep(grouped: pd.DataFrame, save_dir: str | Path, sweep_dir: Path) -> Path:
+    """Write the configurations table as a TensorBoard text summary, in its own run ``sweeps/<sweep folder>``
+    under the logger's folder, beside the sweep's runs; returns that run's folder."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = Path(save_dir) / "sweeps" / sweep_dir.name
+    with SummaryWriter(str(folder)) as writer:
+        writer.add_text("sweep/configurations", sweep_text(grouped), global_step=0)
+    return folder
 
 
 class LeaderboardCallback(Callback):
@@ -184,10 +298,17 @@ class LeaderboardCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            board, _ = write(sweep_dir)
+            board, grouped = write(sweep_dir)
         except UserError as err:  # e.g. every job was killed before Hydra wrote its record
             print(f"leaderboard: {err}")
             return
+        if grouped is not None:
+            if verdict := grouped.attrs.get("verdict"):
+                print(verdict)
+            save_dir = (config.get("logger") or {}).get("save_dir")
+            if save_dir:
+                folder = log_sweep(grouped, save_dir, sweep_dir)
+                print(f"configurations: {sweep_dir / 'configurations.md'}; in TensorBoard: {folder}")
         failed = board[board["status"] == "failed"]
         done = int((board["status"] == "done").sum())
         print(f"sweep finished: {done} runs done, {len(failed)} failed; leaderboard: {sweep_dir / 'leaderboard.md'}")

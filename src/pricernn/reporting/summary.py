@@ -34,7 +34,10 @@ def verdict(metrics: dict, model: str = "test", prefix: str = "") -> str:
     if f"{direction}_pvalue" in found:  # undefined when the model calls one direction only: nothing to test
         label = "PT" if direction == "pt" else "direction test"
         facts.append(f"{label} p {_p(dir_p)}" if np.isfinite(dir_stat) else f"{label} n/a (one direction called)")
-    if found.get("shrink") == 0.0:
+    if found.get("shrink") == 0.0 and metrics.get("eval/drift_bp"):
+        conclusion = (f"no signal on validation, so the forecast is the last price moved by the kept drift "
+                      f"({metrics['eval/drift_bp']:+.1f} bp a bar; λ = 0)")  # fmt: skip
+    elif found.get("shrink") == 0.0:
         conclusion = "no signal on validation, so the forecast is the last price (λ = 0)"
     elif dm_p < SIGNIFICANCE and dm_stat < 0:
         conclusion = "beats the last price significantly"

@@ -1,4 +1,5 @@
-"""The training pipeline: config → data, model, trainer → fit → score the best checkpoint → run artifacts.
+"""The training pipeline, as :func:`train` reads: prepare the run, build the data, the model, the logger and the
+trainer, fit, score the best checkpoint, write the run's artifacts; each step is one function below.
 
 :func:`train` is a plain function that tests call with a composed config and a directory; ``scripts/train.py``
 runs it as a Hydra job through :mod:`pricernn.tasks.jobs`.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
@@ -34,7 +36,7 @@ from pricernn.data.frequency import bar_word
 from pricernn.errors import check
 from pricernn.files import write_atomic, write_json
 from pricernn.forecasting.combination import Combination
-from pricernn.forecasting.multistep import path_blockers, scored_steps, validation_combination
+from pricernn.forecasting.multistep import path_blockers, scored_steps, validation_combination, validation_errors
 from pricernn.models import RecurrentForecaster
 from pricernn.reporting.dashboard import dataset_name, report_texts, set_status, start_session, write_report
 from pricernn.reporting.plots import render
@@ -79,25 +81,6 @@ def run_label(run_dir: Path, save_dir: str | Path, name: str) -> str:
 def time_stamp() -> str:
     """Microsecond time stamps name runs, so parallel runs never collide."""
     return datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
-
-
-def _callbacks(cfg: DictConfig, checkpoint_dir: Path) -> list[pl.Callback]:
-    """The configured callbacks, checkpoints written to ``checkpoint_dir``, and RandomState (exact resume)."""
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    if cfg.trainer.get("enable_progress_bar") is False:  # the configured bar goes too, as Lightning insists
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    elif not sys.stdout.isatty():  # a file, pipe, SLURM or CI log: a line an epoch, not a bar's redraws
-        callbacks = [EpochLines() if isinstance(c, TQDMProgressBar) else c for c in callbacks]
-    for callback in callbacks:
-        if isinstance(callback, ModelCheckpoint):
-            callback.dirpath = callback.dirpath or str(checkpoint_dir.resolve())
-    return [*callbacks, RandomState()]
-
-
-def _checkpoint_path(callbacks: list[pl.Callback], filename: str) -> str | None:
-    """The file the checkpoint callback named ``filename`` (best, last) last wrote, if any."""
-    found = [c for c in callbacks if isinstance(c, ModelCheckpoint) and c.filename == filename]
-    return (found[0].best_model_path or None) if found else None
 
 
 def shown_path(path: str | Path) -> str:
@@ -275,6 +258,7 @@ class Outcome:
     report: Report
     combination: Combination
     steps: int
+    validation: pd.DataFrame  # the network's next-step forecasts on validation (what a sweep compares)
 
 
 def score(cfg: DictConfig, trainer: pl.Trainer, model: RecurrentForecaster, datamodule: PriceDataModule) -> Outcome:
@@ -297,7 +281,7 @@ def score(cfg: DictConfig, trainer: pl.Trainer, model: RecurrentForecaster, data
     else:
         calibration = calibrations[0] if calibrations else None
         report = build_report(model, datamodule, combination, calibration, title=run_name(cfg), **evaluation)
-    return Outcome(best, report, combination, steps)
+    return Outcome(best, report, combination, steps, validation_errors(model, datamodule))
 
 
 def write_run(
@@ -344,11 +328,12 @@ def write_run(
     write_json(run_dir / "metrics.json", {**metrics, **extra})
     write_atomic(run_dir / "predictions.csv", report.predictions.to_csv(index=False))
     write_atomic(run_dir / "horizons.csv", report.horizons.to_csv(index=False, float_format="%.6g"))
+    write_atomic(run_dir / "validation.csv", scored.validation.to_csv(index=False, float_format="%.10g"))
     if report.per_symbol is not None:
         write_atomic(run_dir / "per_symbol.csv", report.per_symbol.to_csv(index=False, float_format="%.6g"))
     write_atomic(run_dir / "summary.txt", text + "\n")  # what the run printed, kept beside its numbers
     print(text, flush=True)
-    files = ["summary.txt", "metrics.json", "predictions.csv", "horizons.csv"]
+    files = ["summary.txt", "metrics.json", "predictions.csv", "horizons.csv", "validation.csv"]
     files += ["per_symbol.csv"] * (report.per_symbol is not None) + [f"{name}.png" for name in report.figures]
     reach = scored.steps if path_blockers(model.hparams.transform) else None  # as far as predict.py can forecast
     print(where_things_are(run_dir, best, log_dir, cfg.logger.save_dir, files, reach), flush=True)

@@ -237,7 +237,7 @@ def _mean_reverting_on_rsi(rng: np.random.Generator, days: int, effect: float) -
 
 def test_a_recursive_forecast_with_rsi_beats_the_last_price_days_ahead(tmp_path, compose_cfg, write_csv):
     # the model reads rsi_14 and is fed its own forecasts for h = 2, 3, each bar's RSI computed from the path so far
-    # (exact against recomputing over the whole file: tests/test_forecasting.py); here, what that is worth
+    # (exact against recomputing over the whole file: tests/forecasting/test_forecasting.py); here, what that is worth
     from pricernn.tasks.train import train
 
     path = write_csv(_mean_reverting_on_rsi(np.random.default_rng(5), 4200, effect=0.015))

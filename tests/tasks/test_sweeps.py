@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pricernn.reporting.leaderboard import collect, leaderboard, repeats, write
+from pricernn.reporting.leaderboard import collect, configurations, leaderboard, write
 
 FAST = ["debug=fast", "data.window=10"]
 
@@ -103,22 +103,24 @@ def test_leaderboard_orders_by_validation_loss_and_aggregates_repeats(tmp_path, 
     assert list(board["job"]) == ["2", "3", "0", "1", "4", "5", "naive"]
     assert list(board["status"]) == ["done"] * 4 + ["failed", "unfinished", "baseline"]
     assert board.iloc[-1]["test_rmse"] == 20.0 and board.iloc[-1]["ratio_naive"] == 1.0
-    grouped = repeats(collect(root)).set_index("model")
+    grouped = configurations(collect(root)).set_index("model")
     assert list(grouped.index) == ["lstm", "gru"]  # best mean validation loss first
-    assert grouped.loc["gru", "repeats"] == 2
+    assert grouped.loc["gru", "runs"] == 2 and grouped.loc["gru", "configuration"] == "model=gru"
     assert grouped.loc["gru", "test_rmse_mean"] == pytest.approx(20.0)
     assert grouped.loc["gru", "test_rmse_std"] == pytest.approx(2**0.5)  # sample std of 19 and 21
 
     result = run_script("compare.py", str(root))
     assert result.returncode == 0, result.stderr
-    assert "failed: job 4: diverged" in result.stdout and "Repeats" in result.stdout
+    assert "failed: job 4: diverged" in result.stdout and "Configurations" in result.stdout
     assert "same in every run: debug=fast" in result.stdout and "debug" not in board.columns  # not a swept value
     assert (root / "leaderboard.md").read_text().startswith("same in every run: debug=fast\n\n| job | model | seed |")
-    assert pd.read_csv(root / "repeats.csv")["repeats"].tolist() == [2, 2]
+    assert pd.read_csv(root / "configurations.csv")["runs"].tolist() == [2, 2]
+    # these runs left no validation forecasts: no confidence set, and it says so
+    assert "no confidence set: not every finished run left validation.csv" in result.stdout
     assert run_script("compare.py", str(tmp_path / "nope")).returncode == 2
 
 
-def test_write_works_on_a_sweep_without_repeats(tmp_path):
+def test_write_works_on_a_sweep_with_one_run(tmp_path):
     _fake_run(tmp_path, "0", ["model=gru"], _metrics(0.3, 19.0))
     board, grouped = write(tmp_path)
     assert grouped is None and (tmp_path / "leaderboard.csv").is_file()

@@ -157,8 +157,8 @@ def _case_names() -> list[str]:
 
 
 # Each case costs a fresh interpreter (~5 s of imports on 2 cores): the default run takes one case of each
-# kind; `pytest -m slow` runs the whole catalogue (tests/test_sources.py checks every case in-process too, and
-# tests/test_cli.py an unknown key and option through the command line).
+# kind; `pytest -m slow` runs the whole catalogue (tests/data/test_sources.py checks every case in-process too, and
+# tests/tasks/test_cli.py an unknown key and option through the command line).
 DEFAULT_CASES = {"missing file", "text in prices", "too short", "resume truncated", "several series", "ckpt columns",
                  "gpu without CUDA"}  # fmt: skip
 

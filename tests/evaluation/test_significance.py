@@ -239,3 +239,13 @@ def test_the_summary_says_where_the_forecasts_leaned_against_the_test_period():
     assert line.startswith("drift: at h=2,4 the forecasts moved up on average (+3.1 bp a bar at h=4) while the test "
                            "period fell (-13.2 bp a bar); the drift kept from training is +0.0 bp a bar")  # fmt: skip
     assert drift_against_test({**metrics, "test/h2/drift_bp": -1.0, "test/h4/drift_bp": 0.0}, 4) == ""
+
+
+def test_a_flat_horizon_with_a_kept_drift_is_not_called_the_last_price():
+    from pricernn.reporting.summary import verdict
+
+    metrics = {"test/skill": 0.0003, "test/dm_pvalue": 0.3, "test/shrink": 0.0}
+    assert verdict(metrics).startswith("no signal on validation, so the forecast is the last price (λ = 0)")
+    line = verdict({**metrics, "eval/drift_bp": 7.5})
+    assert line.startswith("no signal on validation, so the forecast is the last price moved by the kept drift "
+                           "(+7.5 bp a bar; λ = 0)")  # fmt: skip
