@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -281,12 +282,22 @@ def sweep_text(grouped: pd.DataFrame) -> str:
 
 def log_sweep(grouped: pd.DataFrame, save_dir: str | Path, sweep_dir: Path) -> Path:
     """Write the configurations table as a TensorBoard text summary, in its own run ``sweeps/<sweep folder>``
-    under the logger's folder, beside the sweep's runs; returns that run's folder."""
-    from torch.utils.tensorboard import SummaryWriter
+    under the logger's folder, beside the sweep's runs; returns that run's folder. Written with TensorBoard's own
+    event writer: the process that ends a parallel sweep has not loaded torch, and need not (about 2 s)."""
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     folder = Path(save_dir) / "sweeps" / sweep_dir.name
-    with SummaryWriter(str(folder)) as writer:
-        writer.add_text("sweep/configurations", sweep_text(grouped), global_step=0)
+    text = TensorProto(dtype="DT_STRING", string_val=[sweep_text(grouped).encode()],
+                       tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]))  # fmt: skip
+    metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="text"))
+    value = Summary.Value(tag="sweep/configurations/text_summary", metadata=metadata, tensor=text)
+    writer = EventFileWriter(str(folder))
+    writer.add_event(Event(step=0, wall_time=time.time(), summary=Summary(value=[value])))
+    writer.close()
     return folder
 
 
