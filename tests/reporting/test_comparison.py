@@ -86,6 +86,11 @@ def test_the_leaderboard_names_each_run_s_configuration_and_a_half_finished_swee
     assert "in_confidence_set" not in table and table.attrs["verdict"].startswith(
         "no confidence set: the runs forecast different series on the same dates"
     )
+    # a damaged record is one line naming the file, not a traceback
+    (half / "2" / "validation.csv").write_text("date,symbol,last\n2020-01-02,,abc\n")
+    verdict = configurations(collect(half), half).attrs["verdict"]
+    assert verdict == f"no confidence set: {half / '2' / 'validation.csv'} is not a run's validation record (numeric " \
+        "columns last, actual, predicted by date, symbol)"  # fmt: skip
 
 
 def test_the_comparison_is_a_text_summary_in_tensorboard(sweep, tmp_path):

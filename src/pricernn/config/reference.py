@@ -120,10 +120,7 @@ def reference(conf_dir: Path = CONF_DIR) -> str:
         lines += ["", f"## `{section}`", ""]
         if section == "trainer":
             lines += [section_schema.__doc__.split("\n\n")[0].replace("\n    ", " ").strip(), ""]
-        lines += _table_of(section_schema, train.get(section) or {}, comments, f"{section}.")
-        if section == "evaluation":
-            lines += ["", *_table_of(_field_type(section_schema, "trading"), train["evaluation"]["trading"],
-                                     comments, "evaluation.trading.")]  # fmt: skip
+        lines += _tables(section_schema, train.get(section) or {}, comments, f"{section}.")
     for name in ("backtest", "predict", "collect"):
         own = _composed(name, conf_dir)
         own_comments = yaml_comments(conf_dir / f"{name}.yaml")
@@ -137,6 +134,16 @@ def reference(conf_dir: Path = CONF_DIR) -> str:
 
 def _field_type(schema: type, name: str) -> type:
     return next(f for f in dataclasses.fields(schema) if f.name == name).default_factory
+
+
+def _tables(schema: type, defaults: dict, comments: dict[str, str], prefix: str) -> list[str]:
+    """A section's table of keys, then one table per section nested in it (``evaluation.trading``)."""
+    rows = _table_of(schema, defaults, comments, prefix)
+    for field in dataclasses.fields(schema):
+        if dataclasses.is_dataclass(field.default_factory):
+            nested = defaults.get(field.name) or {}
+            rows += ["", *_tables(field.default_factory, nested, comments, f"{prefix}{field.name}.")]
+    return rows
 
 
 def _table_of(schema: type, defaults: dict, comments: dict[str, str], prefix: str, skip: set[str] = frozenset()):

@@ -1,9 +1,10 @@
 """One table of a sweep's runs, best first by validation RMSE in price units: swept values, validation and test
 scores, status, cost.
 
-Reads what runs leave behind (``.hydra/overrides.yaml``, ``metrics.json``, ``failed.json``), so it works on a
-finished, partly failed or still running sweep. Repeats of one configuration (differing only in ``seed``)
-are also summarised as mean ± std.
+Reads what runs leave behind (``.hydra/overrides.yaml``, ``metrics.json``, ``failed.json``, ``validation.csv``),
+so it works on a finished, partly failed or still running sweep. Runs of one configuration (differing only in
+``seed``) are grouped, with each score's mean and standard deviation, and the configurations are compared by a
+Model Confidence Set on their validation losses (:func:`configurations`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ NAIVE = {
 }
 PANEL_ONLY = ("median_ratio", "share_beat")  # how many assets a panel model beats naive on
 LEVEL = 0.10  # the confidence set's level, Hansen, Lunde & Nason's
+VALIDATION_COLUMNS = {"date", "symbol", "last", "actual", "predicted"}  # what a run's validation.csv holds
 RUN_COLUMNS = {"job", "status", "error", "seed", *SCORES.values()}  # what a run is, beside its swept values
 
 
@@ -180,9 +182,13 @@ def _validation_losses(done: pd.DataFrame, root: str | Path) -> pd.DataFrame | s
     $500 stock's error is not 100 $5 ones'). Where the runs cannot be compared so, the reason why."""
     per_run, actual = {}, None
     for job, configuration in zip(done["job"], done["configuration"], strict=True):
-        frame = _read_csv(Path(root) / job / "validation.csv")
+        path = Path(root) / job / "validation.csv"
+        frame = _read_csv(path)
         if frame is None:
             return "not every finished run left validation.csv"
+        numbers = frame.reindex(columns=["last", "actual", "predicted"])
+        if not set(frame.columns) >= VALIDATION_COLUMNS or not all(map(pd.api.types.is_numeric_dtype, numbers.dtypes)):
+            return f"{path} is not a run's validation record (numeric columns last, actual, predicted by date, symbol)"
         prices = frame.set_index(["date", "symbol"])["actual"]
         if actual is not None:
             shared = actual.index.intersection(prices.index)
